@@ -1,0 +1,1 @@
+"""Know-your-rights chatbot for immigrants in Massachusetts (Protecting Massachusetts Communities)."""

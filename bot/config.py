@@ -1,0 +1,51 @@
+"""Settings from the environment, with embedded defaults that work on a fresh machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_KNOWLEDGE_DIR = ROOT / "knowledge"
+DEFAULT_DATABASE = ROOT / "data" / "bot.sqlite3"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or wrong; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str | None = field(default=None, repr=False)  # never printed
+    api_base_url: str | None = None
+    database: Path = DEFAULT_DATABASE
+    knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
+    admin_ids: frozenset[int] = frozenset()
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        ids = set()
+        for part in (env.get("BOT_ADMIN_IDS") or "").replace(" ", "").split(","):
+            if not part:
+                continue
+            if not part.lstrip("-").isdigit():
+                raise ConfigError(f"BOT_ADMIN_IDS must be Telegram user ids separated by commas; "
+                                  f"{part!r} is not a number")
+            ids.add(int(part))
+        return cls(
+            token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip() or None,
+            api_base_url=(env.get("TELEGRAM_API_BASE_URL") or "").strip() or None,
+            database=Path(env.get("BOT_DATABASE") or DEFAULT_DATABASE),
+            knowledge_dir=Path(env.get("BOT_KNOWLEDGE_DIR") or DEFAULT_KNOWLEDGE_DIR),
+            admin_ids=frozenset(ids),
+        )
+
+    def require_token(self) -> str:
+        if not self.token:
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set. Create a bot with @BotFather in Telegram (send it "
+                "/newbot), then run: TELEGRAM_BOT_TOKEN=<the token> python main.py run\n"
+                "To try the bot without Telegram, run: python main.py chat (no token needed).")
+        return self.token

@@ -1,0 +1,286 @@
+"""The conversation engine: one incoming message in, replies out. No Telegram in here.
+
+Telegram, the terminal chat and `main.py ask` are thin adapters around `Engine.handle()` (or
+`Engine.ask()`), in the spirit of Zulip's bots: a plain class, all I/O injected (the database, the
+knowledge base), so tests read like transcripts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from . import contacts
+from .i18n import N_, _, current_language, use_language
+from .knowledge import CATEGORIES, Entry, KnowledgeBase
+from .languages import DEFAULT_LANGUAGE, LANGUAGES, NATIVE_NAMES, from_telegram_code, language_named
+from .lexicon import GREETINGS, THANKS
+from .matcher import Matcher, MatchResult
+from .storage import Database
+from .telegram_html import escape
+from .text import is_blank, normalize
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000   # longer messages are matched on their beginning
+
+CATEGORY_LABELS = {
+    "rights": N_("Know your rights"),
+    "help": N_("Get help now"),
+    "campaign": N_("The campaign"),
+    "action": N_("Take action"),
+    "about": N_("About this bot"),
+}
+DISCLAIMER_CATEGORIES = {"rights", "help"}
+
+# Commands shown in Telegram's menu, in this order, with their descriptions.
+COMMANDS = [
+    ("menu", N_("Browse topics")),
+    ("emergency", N_("Who to call right now")),
+    ("language", N_("Change language")),
+    ("help", N_("What this bot can do")),
+    ("privacy", N_("What the bot keeps about you")),
+    ("start", N_("Start again")),
+]
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str  # at most 64 bytes (Telegram's callback_data limit)
+
+
+def button(label: str, action: str) -> Button:
+    """A button whose data also carries the language it was shown in ("a:warrants@pt"), so that
+    pressing it answers in that language even for someone who never chose one."""
+    return Button(label, f"{action}@{current_language.get()}")
+
+
+@dataclass
+class Reply:
+    text: str                                   # Telegram HTML
+    buttons: list[list[Button]] = field(default_factory=list)
+    replace: bool = False                       # edit the message whose button was pressed
+
+
+@dataclass
+class Incoming:
+    user_id: int
+    text: str | None = None
+    button: str | None = None
+    language_hint: str | None = None            # the client's language code, e.g. "pt-br"
+
+
+@dataclass
+class Response:
+    replies: list[Reply]
+    language: str
+    match: MatchResult | None = None
+
+
+@dataclass
+class Knowledge:
+    """A knowledge base and its index, swapped together on reload."""
+
+    kb: KnowledgeBase
+    matcher: Matcher
+
+    @classmethod
+    def build(cls, kb: KnowledgeBase) -> "Knowledge":
+        return cls(kb, Matcher(kb))
+
+
+class Engine:
+    def __init__(self, knowledge: Knowledge, db: Database):
+        self.knowledge = knowledge
+        self.db = db
+
+    # -- entry points -------------------------------------------------------------------------
+
+    def handle(self, incoming: Incoming) -> Response:
+        """Turn one incoming message or button press into replies."""
+        user = self.db.touch_user(incoming.user_id)
+        if incoming.button is not None:
+            action, _sep, shown_in = incoming.button.rpartition("@")
+            if not _sep:
+                action, shown_in = incoming.button, ""
+            lang = (user.language or (shown_in if shown_in in LANGUAGES else None)
+                    or from_telegram_code(incoming.language_hint) or DEFAULT_LANGUAGE)
+            with use_language(lang):
+                return self._on_button(incoming.user_id, action, lang)
+        text = (incoming.text or "").strip()
+        if text.startswith("/"):
+            lang = user.language or from_telegram_code(incoming.language_hint) or DEFAULT_LANGUAGE
+            with use_language(lang):
+                return self._on_command(incoming, text, lang, first_contact=user.language is None)
+        named = language_named(text) if text else None
+        if named:
+            return self._set_language(incoming.user_id, named)
+        detected = self.detect_language(text) if text else None
+        lang = user.language or detected or from_telegram_code(incoming.language_hint) or DEFAULT_LANGUAGE
+        with use_language(lang):
+            return self._on_text(text, lang, detected, stored=user.language)
+
+    def ask(self, text: str, lang: str | None = None) -> Response:
+        """Answer a question without any user (staff preview, benchmarks): no database writes."""
+        detected = self.detect_language(text)
+        answer_lang = lang or detected or DEFAULT_LANGUAGE
+        with use_language(answer_lang):
+            return self._on_text(text.strip(), answer_lang, detected, stored=lang)
+
+    def detect_language(self, text: str) -> str | None:
+        return self.knowledge.matcher.detector.detect(text[:MAX_QUESTION_CHARS]).language
+
+    # -- text ---------------------------------------------------------------------------------
+
+    def _on_text(self, text: str, lang: str, detected: str | None, stored: str | None) -> Response:
+        if is_blank(text):
+            return Response([Reply(_("I can only read words. Please write your question, or choose a "
+                                     "topic."), [[self._menu_button()]])], lang)
+        norm = normalize(text)
+        if any(norm in GREETINGS[lg] for lg in LANGUAGES):
+            return Response([Reply(_("Hello! Ask me your question in your own words, or choose a "
+                                     "topic from the menu."), self._category_buttons())], lang)
+        if any(norm in THANKS[lg] for lg in LANGUAGES):
+            return Response([Reply(_("You're welcome. Take care, and write any time you need help."),
+                                   [[self._menu_button()]])], lang)
+        knowledge = self.knowledge
+        result = knowledge.matcher.match(text[:MAX_QUESTION_CHARS], detected)
+        if result.outcome == "answer":
+            replies = self._answer(knowledge.kb.entries[result.entry], lang)
+        elif result.outcome == "suggest":
+            replies = [self._suggestions(result.suggestions, lang)]
+        else:
+            replies = [self._fallback()]
+        if stored and detected and detected != stored:
+            offer = self._offer_language(detected)
+            replies[-1].buttons.append([offer])
+        return Response(replies, lang, result)
+
+    def _answer(self, entry: Entry, lang: str) -> list[Reply]:
+        tr = entry.text(lang)
+        text = f"<b>{escape(tr.title)}</b>\n\n{tr.answer}"
+        if entry.category in DISCLAIMER_CATEGORIES:
+            text += "\n\n<i>" + escape(_("This is general information, not legal advice. For your "
+                                         "own case, talk to a lawyer or a trusted organization.")) + "</i>"
+        kb = self.knowledge.kb
+        buttons = [[button(kb.entries[r].text(lang).title, f"a:{r}")] for r in entry.related
+                   if r in kb.entries]
+        buttons.append([self._menu_button()])
+        return [Reply(text, buttons)]
+
+    def _suggestions(self, ids: list[str], lang: str) -> Reply:
+        kb = self.knowledge.kb
+        buttons = [[button(kb.entries[i].text(lang).title, f"a:{i}")] for i in ids]
+        buttons.append([self._menu_button()])
+        return Reply(escape(_("I am not sure I understood. Did you mean one of these?")), buttons)
+
+    def _fallback(self) -> Reply:
+        text = escape(_("Sorry, I don't have an answer to that. Try other words, or choose a topic "
+                        "from the menu.")) + "\n\n" + self._emergency_line()
+        return Reply(text, [[self._menu_button()],
+                            [button(_("Who to call right now"), "a:emergency-contacts")]]
+                     if "emergency-contacts" in self.knowledge.kb.entries else [[self._menu_button()]])
+
+    def _emergency_line(self) -> str:
+        return "🚨 " + escape(_("If immigration agents are at your door or someone was just detained, "
+                               "call the LUCE rapid response hotline: {hotline}. In an emergency, call "
+                               "{emergency}.", hotline=contacts.LUCE_HOTLINE,
+                               emergency=contacts.EMERGENCY))
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def _on_command(self, incoming: Incoming, text: str, lang: str, first_contact: bool) -> Response:
+        command = text[1:].split()[0].split("@")[0].lower() if len(text) > 1 else ""
+        kb = self.knowledge.kb
+        if command == "start":
+            welcome = escape(_("Hello! I answer questions about your rights as an immigrant in "
+                               "Massachusetts and where to get help, in English, Português, Español "
+                               "and Kreyòl. Write your question in your own words, for example: "
+                               "\"What do I do if ICE comes to my door?\"")) + "\n\n" + escape(_(
+                "I give information, not legal advice. I do not keep your messages.")) + \
+                "\n\n" + self._emergency_line()
+            if first_contact:
+                return Response([Reply(welcome), self._language_picker()], lang)
+            return Response([Reply(welcome, self._category_buttons())], lang)
+        if command == "menu":
+            return Response([self._menu()], lang)
+        if command == "help":
+            return Response([self._help()], lang)
+        if command == "language":
+            return Response([self._language_picker()], lang)
+        if command == "emergency" and "emergency-contacts" in kb.entries:
+            return Response(self._answer(kb.entries["emergency-contacts"], lang), lang)
+        if command == "privacy" and "privacy" in kb.entries:
+            return Response(self._answer(kb.entries["privacy"], lang), lang)
+        return Response([self.unknown_command()], lang)
+
+    def unknown_command(self) -> Reply:
+        """The reply to a command the bot does not know (also to privileged ones, for others)."""
+        return Reply(escape(_("I don't know that command.")) + "\n\n" + self._help().text,
+                     [[self._menu_button()]])
+
+    def _help(self) -> Reply:
+        lines = [escape(_("I answer questions about immigrants' rights in Massachusetts, in English, "
+                          "Português, Español and Kreyòl. Write your question in your own words, or "
+                          "use these commands:"))]
+        lines += [f"/{name} — {escape(_(desc))}" for name, desc in COMMANDS]
+        return Reply("\n".join(lines), [[self._menu_button()]])
+
+    # -- buttons ------------------------------------------------------------------------------
+
+    def _on_button(self, user_id: int, action: str, lang: str) -> Response:
+        kind, _sep, arg = action.partition(":")
+        kb = self.knowledge.kb
+        if kind == "a" and arg in kb.entries:
+            return Response(self._answer(kb.entries[arg], lang), lang)
+        if kind == "c" and arg in CATEGORIES:
+            return Response([self._category(arg, lang)], lang)
+        if kind == "m" and not arg:
+            reply = self._menu()
+            reply.replace = True
+            return Response([reply], lang)
+        if kind == "l" and arg in LANGUAGES:
+            return self._set_language(user_id, arg)
+        if kind == "lp" and not arg:
+            return Response([self._language_picker()], lang)
+        log.info("stale or unknown button pressed")
+        return Response([Reply(escape(_("That button is no longer valid. Here is the menu.")),
+                               self._category_buttons())], lang)
+
+    def _set_language(self, user_id: int, lang: str) -> Response:
+        self.db.set_language(user_id, lang)
+        with use_language(lang):
+            return Response([Reply(escape(_("Done: I will answer in English. Ask your question, or "
+                                            "choose a topic.")), self._category_buttons())], lang)
+
+    # -- menus --------------------------------------------------------------------------------
+
+    def _menu(self) -> Reply:
+        return Reply(escape(_("Choose a topic:")), self._category_buttons())
+
+    def _category_buttons(self) -> list[list[Button]]:
+        kb = self.knowledge.kb
+        return [[button(_(CATEGORY_LABELS[c]), f"c:{c}")] for c in CATEGORIES if kb.in_category(c)]
+
+    def _category(self, category: str, lang: str) -> Reply:
+        entries = sorted(self.knowledge.kb.in_category(category), key=lambda e: e.text(lang).title)
+        buttons = [[button(e.text(lang).title, f"a:{e.id}")] for e in entries]
+        buttons.append([button("« " + _("Back"), "m")])
+        return Reply(f"<b>{escape(_(CATEGORY_LABELS[category]))}</b>", buttons, replace=True)
+
+    def _menu_button(self) -> Button:
+        return button("☰ " + _("Menu"), "m")
+
+    def _language_picker(self) -> Reply:
+        buttons = [[button(NATIVE_NAMES[lg], f"l:{lg}")] for lg in LANGUAGES]
+        return Reply(" · ".join(escape(_choose_in(lg)) for lg in LANGUAGES), buttons)
+
+    def _offer_language(self, lang: str) -> Button:
+        with use_language(lang):
+            return button(_("Answer in English"), f"l:{lang}")
+
+
+def _choose_in(lang: str) -> str:
+    with use_language(lang):
+        return _("Choose your language:")

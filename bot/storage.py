@@ -1,0 +1,114 @@
+"""SQLite storage: one file, created on first run, readable by its owner only.
+
+It keeps the least that works: per person the chat id, the chosen language and dates (later
+issues add subscriptions and roles). Never message text. Migrations are versioned in code: each
+is applied once, in order, inside a transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+MIGRATIONS: list[str] = [
+    # 1: people
+    """
+    CREATE TABLE users (
+        chat_id    INTEGER PRIMARY KEY,
+        language   TEXT,               -- chosen explicitly by the person; NULL until they choose
+        created_at TEXT NOT NULL,
+        last_seen  TEXT NOT NULL       -- for retention of inactive people
+    );
+    """,
+]
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class User:
+    chat_id: int
+    language: str | None
+    created_at: str
+    last_seen: str
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+class Database:
+    """A small synchronous wrapper around one SQLite file (fast local calls, one lock)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if not self.path.exists():
+                    os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            old_umask = os.umask(0o077)  # the -wal/-journal files too
+            try:
+                self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
+            finally:
+                os.umask(old_umask)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"cannot open the database {self.path}: {exc}. If the file is "
+                               "damaged, move it away and start again (a new one is created), or "
+                               "restore a backup.") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot create the database {self.path}: {exc.strerror}. Check "
+                               "the folder exists, is writable and the disk is not full.") from exc
+
+    def _migrate(self) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > len(MIGRATIONS):
+                raise StorageError(f"the database {self.path} was made by a newer version of the bot "
+                                   f"(schema {current}); update the bot")
+            for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
+                self._conn.executescript("BEGIN;" + sql + f"INSERT INTO schema_version VALUES ({version});COMMIT;")
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def get_user(self, chat_id: int) -> User | None:
+        with self._lock:
+            row = self._conn.execute("SELECT chat_id, language, created_at, last_seen FROM users "
+                                     "WHERE chat_id = ?", (chat_id,)).fetchone()
+        return User(*row) if row else None
+
+    def touch_user(self, chat_id: int) -> User:
+        """Record that the person wrote now; creates their row on first contact."""
+        now = _now()
+        with self._lock, self._conn:
+            self._conn.execute("INSERT INTO users (chat_id, language, created_at, last_seen) "
+                               "VALUES (?, NULL, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET last_seen = ?",
+                               (chat_id, now, now, now))
+        return self.get_user(chat_id)
+
+    def set_language(self, chat_id: int, language: str) -> None:
+        now = _now()
+        with self._lock, self._conn:
+            self._conn.execute("INSERT INTO users (chat_id, language, created_at, last_seen) "
+                               "VALUES (?, ?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET language = ?, "
+                               "last_seen = ?", (chat_id, language, now, now, language, now))
