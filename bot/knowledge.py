@@ -133,7 +133,12 @@ def load_knowledge(directory: Path, today: dt.date | None = None) -> tuple[Knowl
             continue
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
+            context_mark = getattr(exc, "context_mark", None)
             problem = getattr(exc, "problem", None) or str(exc)
+            if context_mark and mark and context_mark.line != mark.line:
+                # e.g. an unclosed quote: the problem shows at the end, the cause is where it began
+                problem = f"{exc.context} here, and then {problem} (line {mark.line + 1})"
+                mark = context_mark
             issues.append(Issue("error", rel, mark.line + 1 if mark else None,
                                 f"YAML syntax error: {problem}. Check indentation and quotes on this "
                                 "line and the one before it"))
