@@ -34,12 +34,23 @@ _SNOWBALL = {"en": "english", "pt": "portuguese", "es": "spanish"}
 
 @dataclass(frozen=True)
 class Thresholds:
+    """Weights and cut-offs, chosen on bench/data/heldout-v1.yaml with bench/quality.py (a grid
+    search over weights, then answer/margin), and reported on a fresh held-out set."""
+
     answer: float = 0.55     # a confident answer needs at least this score ...
-    margin: float = 0.08     # ... and this lead over the next entry,
-    sure: float = 0.80       # unless the score is this high.
-    suggest: float = 0.33    # below this: fallback
+    margin: float = 0.03     # ... and this lead over the next entry; otherwise suggestions.
+    suggest: float = 0.46    # below this: fallback (off-topic questions land here)
     suggest_window: float = 0.20  # suggestions within this distance of the best
-    lexical_weight: float = 0.6
+    entry_weight: float = 0.3    # weight of the entry-level word score
+    phrase_weight: float = 0.2   # weight of the best single phrasing's word score
+    unknown_penalty: float = 1.0  # an unknown word counts as this share of the rarest word
+    min_evidence: float = 0.9  # in units of the rarest word's weight: below it, scores shrink
+    typo_discount: float = 0.7   # a word matched only through a typo counts this much
+    typo_cutoff: float = 82      # rapidfuzz ratio needed to read a word as a typo of another
+
+    @property
+    def fuzzy_weight(self) -> float:
+        return max(0.0, 1.0 - self.entry_weight - self.phrase_weight)
 
 
 @dataclass
@@ -79,101 +90,130 @@ class Matcher:
     def __init__(self, kb: KnowledgeBase, thresholds: Thresholds | None = None):
         self.thresholds = thresholds or Thresholds()
         self.entry_ids: list[str] = sorted(kb.entries)
-        self._phrases: list[str] = []
-        self._phrase_owner: list[int] = []
-        postings: dict[str, dict[int, float]] = defaultdict(dict)
+        self._phrases: list[str] = []            # normalised phrasings, for the fuzzy scorer
+        self._phrase_owner: list[int] = []       # phrasing -> entry index
+        phrase_terms: list[set[str]] = []
         texts_by_language: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
         term_entries: dict[str, set[int]] = defaultdict(set)
-        entry_terms: list[dict[str, float]] = []
         self._vocabulary: dict[str, set[str]] = defaultdict(set)  # surface word -> terms
         for idx, entry_id in enumerate(self.entry_ids):
             entry = kb.entries[entry_id]
-            weights: dict[str, float] = {}
             for lang, tr in entry.translations.items():
                 phrasings = [*tr.questions, tr.title, *tr.keywords]
                 texts_by_language[lang].extend([*phrasings, tr.answer])
+                stops = STOP_WORDS[lang]
                 for phrase in phrasings:
                     words = expand_abbreviations(normalize(phrase).split(), lang)
                     self._phrases.append(" ".join(words))
                     self._phrase_owner.append(idx)
-                    stops = STOP_WORDS[lang]
+                    terms = set()
                     for word in words:
                         if word in stops or (len(word) < 2 and not word.isdigit()):
                             continue
                         term = f"{lang}:{stem(word, lang)}"
                         self._vocabulary[word].add(term)
-                        weights[term] = 1.0
+                        terms.add(term)
                         term_entries[term].add(idx)
-            entry_terms.append(weights)
+                    phrase_terms.append(terms)
         n = max(len(self.entry_ids), 1)
         self._idf = {t: math.log(1 + n / len(ids)) for t, ids in term_entries.items()}
         self._max_idf = math.log(1 + n)
-        for idx, weights in enumerate(entry_terms):
-            for term in weights:
-                postings[term][idx] = self._idf[term]
-        self._postings = dict(postings)
+        self._entry_postings: dict[str, tuple[int, ...]] = {
+            t: tuple(sorted(ids)) for t, ids in term_entries.items()}
+        phrase_postings: dict[str, list[int]] = defaultdict(list)
+        self._phrase_weight: list[float] = []
+        for pos, terms in enumerate(phrase_terms):
+            self._phrase_weight.append(sum(self._idf[t] for t in terms))
+            for term in terms:
+                phrase_postings[term].append(pos)
+        self._phrase_postings = dict(phrase_postings)
         self._surface_words = list(self._vocabulary)
         self.detector = LanguageDetector(texts_by_language)
 
     # -- query side -------------------------------------------------------------------------
 
-    def _query_terms(self, words: list[str], lang: str | None) -> list[set[str]]:
-        """For each query word, the index terms it may stand for (in any language)."""
-        out: list[set[str]] = []
+    def _query_terms(self, words: list[str], lang: str | None) -> list[dict[str, float]]:
+        """For each meaningful query word, the index terms it may stand for, with a confidence
+        (1 for the word or its stem in any language, less for a likely typo); {} if unknown."""
+        t = self.thresholds
+        out: list[dict[str, float]] = []
         langs = [lang] if lang else list(LANGUAGES)
         for word in words:
-            if any(word in STOP_WORDS[lg] for lg in langs) and word not in self._vocabulary:
+            if any(word in STOP_WORDS[lg] for lg in langs):
                 continue
-            terms = set(self._vocabulary.get(word, ()))
+            terms = dict.fromkeys(self._vocabulary.get(word, ()), 1.0)
             for lg in LANGUAGES:
                 candidate = f"{lg}:{stem(word, lg)}"
                 if candidate in self._idf:
-                    terms.add(candidate)
+                    terms[candidate] = 1.0
             if not terms and len(word) >= 4 and not word.isdigit():
-                close = process.extract(word, self._surface_words, scorer=fuzz.ratio,
-                                        score_cutoff=80, limit=3)
-                for surface, _score, _ in close:
-                    terms |= self._vocabulary[surface]
-            if all(word in STOP_WORDS[lg] for lg in LANGUAGES) and not terms:
+                for surface, score, _ in process.extract(word, self._surface_words, scorer=fuzz.ratio,
+                                                         score_cutoff=t.typo_cutoff, limit=3):
+                    for term in self._vocabulary[surface]:
+                        terms[term] = max(terms.get(term, 0.0), t.typo_discount * score / 100)
+            if not terms and all(word in STOP_WORDS[lg] for lg in LANGUAGES):
                 continue
             out.append(terms)
         return out
 
-    def _lexical(self, term_sets: list[set[str]]) -> dict[int, float]:
-        if not term_sets:
-            return {}
-        scores: dict[int, float] = defaultdict(float)
+    def _word_scores(self, query: list[dict[str, float]]) -> tuple[dict[int, float], dict[int, float]]:
+        """Entry-level and best-phrasing word scores, both 0..1."""
+        t = self.thresholds
         total = 0.0
-        for terms in term_sets:
+        entry_gain: dict[int, float] = defaultdict(float)
+        phrase_gain: dict[int, float] = defaultdict(float)
+        for terms in query:
             if not terms:
-                total += self._max_idf * 0.6   # an unknown word: evidence against every entry
+                total += self._max_idf * t.unknown_penalty
                 continue
-            best_idf = max(self._idf[t] for t in terms)
-            total += best_idf
-            gained: dict[int, float] = {}
-            for term in terms:
-                for idx, weight in self._postings.get(term, {}).items():
-                    if weight > gained.get(idx, 0.0):
-                        gained[idx] = weight
-            for idx, weight in gained.items():
-                scores[idx] += weight
-        return {idx: min(s / total, 1.0) for idx, s in scores.items()} if total else {}
+            total += max(self._idf[term] for term in terms)
+            best_entry: dict[int, float] = {}
+            best_phrase: dict[int, float] = {}
+            for term, confidence in terms.items():
+                weight = self._idf[term] * confidence
+                for idx in self._entry_postings[term]:
+                    if weight > best_entry.get(idx, 0.0):
+                        best_entry[idx] = weight
+                for pos in self._phrase_postings.get(term, ()):
+                    if weight > best_phrase.get(pos, 0.0):
+                        best_phrase[pos] = weight
+            for idx, weight in best_entry.items():
+                entry_gain[idx] += weight
+            for pos, weight in best_phrase.items():
+                phrase_gain[pos] += weight
+        if not query:
+            return {}, {}
+        # A question made only of common words ("ice", "help") is weak evidence for any entry.
+        total = max(total, t.min_evidence * self._max_idf)
+        entry_scores = {idx: min(g / total, 1.0) for idx, g in entry_gain.items()}
+        phrase_scores: dict[int, float] = {}
+        for pos, gain in phrase_gain.items():
+            recall = min(gain / total, 1.0)
+            precision = min(gain / self._phrase_weight[pos], 1.0) if self._phrase_weight[pos] else 0.0
+            f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+            idx = self._phrase_owner[pos]
+            if f1 > phrase_scores.get(idx, 0.0):
+                phrase_scores[idx] = f1
+        return entry_scores, phrase_scores
 
     def match(self, text: str, lang: str | None = None) -> MatchResult:
         """Score every entry for `text`; `lang` is the language the text is written in, if known."""
+        t = self.thresholds
         words = expand_abbreviations(normalize(text).split(), lang) if lang else normalize(text).split()
         if not words:
             return MatchResult("none", None, 0.0)
-        lexical = self._lexical(self._query_terms(words, lang))
-        query = " ".join(words)
+        entry_scores, phrase_scores = self._word_scores(self._query_terms(words, lang))
         fuzzy: dict[int, float] = {}
-        for _phrase, score, pos in process.extract(query, self._phrases, scorer=fuzz.token_sort_ratio,
-                                                   limit=40, score_cutoff=40):
-            idx = self._phrase_owner[pos]
-            fuzzy[idx] = max(fuzzy.get(idx, 0.0), score / 100.0)
-        t = self.thresholds
-        combined = {idx: t.lexical_weight * lexical.get(idx, 0.0) + (1 - t.lexical_weight) * fuzzy.get(idx, 0.0)
-                    for idx in set(lexical) | set(fuzzy)}
+        if t.fuzzy_weight:
+            for _phrase, score, pos in process.extract(" ".join(words), self._phrases,
+                                                       scorer=fuzz.token_sort_ratio, limit=40,
+                                                       score_cutoff=40):
+                idx = self._phrase_owner[pos]
+                fuzzy[idx] = max(fuzzy.get(idx, 0.0), score / 100.0)
+        combined = {idx: t.entry_weight * entry_scores.get(idx, 0.0)
+                    + t.phrase_weight * phrase_scores.get(idx, 0.0)
+                    + t.fuzzy_weight * fuzzy.get(idx, 0.0)
+                    for idx in set(entry_scores) | set(phrase_scores) | set(fuzzy)}
         ranking = sorted(((self.entry_ids[i], s) for i, s in combined.items()),
                          key=lambda kv: kv[1], reverse=True)
         return self._decide(ranking)
@@ -185,7 +225,7 @@ class Matcher:
         best_id, best = ranking[0]
         second = ranking[1][1] if len(ranking) > 1 else 0.0
         top = ranking[:5]
-        if best >= t.sure or (best >= t.answer and best - second >= t.margin):
+        if best >= t.answer and best - second >= t.margin:
             return MatchResult("answer", best_id, round(best, 4), [], top)
         if best >= t.suggest:
             floor = max(t.suggest, best - t.suggest_window)
