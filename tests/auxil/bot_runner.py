@@ -1,0 +1,46 @@
+"""Run the real Telegram application against the stand-in Bot API, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Awaitable, Callable, TypeVar
+
+from bot.config import Settings
+from bot.engine import Engine, Knowledge
+from bot.storage import Database
+from bot.telegram_app import build_application
+
+from .fake_bot_api import FakeBotAPI
+
+T = TypeVar("T")
+
+
+def run_bot(api: FakeBotAPI, knowledge: Knowledge, database: Path,
+            scenario: Callable[[], Awaitable[T]]) -> T:
+    """Start the bot (long polling) against `api`, run `scenario`, stop the bot cleanly."""
+
+    async def main() -> T:
+        db = Database(database)
+        settings = Settings(token=api.token, api_base_url=api.base_url, database=database)
+        application = build_application(settings, Engine(knowledge, db))
+        try:
+            async with application:
+                await application.post_init(application)
+                await application.updater.start_polling(poll_interval=0, timeout=1)
+                await application.start()
+                try:
+                    return await scenario()
+                finally:
+                    await application.updater.stop()
+                    await application.stop()
+        finally:
+            db.close()
+
+    return asyncio.run(main())
+
+
+def buttons_of(call) -> list[dict]:
+    """The inline buttons of a recorded sendMessage/editMessageText call, flattened."""
+    markup = call.params.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
