@@ -37,8 +37,9 @@ class Thresholds:
     """Weights and cut-offs, chosen on bench/data/heldout-v1.yaml with bench/quality.py (a grid
     search over weights, then answer/margin), and reported on a fresh held-out set."""
 
-    answer: float = 0.55     # a confident answer needs at least this score ...
+    answer: float = 0.60     # a confident answer needs at least this score ...
     margin: float = 0.03     # ... and this lead over the next entry; otherwise suggestions.
+    short_margin: float = 0.15  # the lead needed when the question has one or two words
     suggest: float = 0.46    # below this: fallback (off-topic questions land here)
     suggest_window: float = 0.20  # suggestions within this distance of the best
     entry_weight: float = 0.3    # weight of the entry-level word score
@@ -47,6 +48,8 @@ class Thresholds:
     min_evidence: float = 0.9  # in units of the rarest word's weight: below it, scores shrink
     typo_discount: float = 0.7   # a word matched only through a typo counts this much
     typo_cutoff: float = 82      # rapidfuzz ratio needed to read a word as a typo of another
+    absolute: float = 1.0        # share of the entry score from absolute evidence (not coverage)
+    evidence_scale: float = 2.5  # absolute evidence saturates at this many rarest words
 
     @property
     def fuzzy_weight(self) -> float:
@@ -185,7 +188,9 @@ class Matcher:
             return {}, {}
         # A question made only of common words ("ice", "help") is weak evidence for any entry.
         total = max(total, t.min_evidence * self._max_idf)
-        entry_scores = {idx: min(g / total, 1.0) for idx, g in entry_gain.items()}
+        scale = t.evidence_scale * self._max_idf
+        entry_scores = {idx: (1 - t.absolute) * min(g / total, 1.0) + t.absolute * min(g / scale, 1.0)
+                        for idx, g in entry_gain.items()}
         phrase_scores: dict[int, float] = {}
         for pos, gain in phrase_gain.items():
             recall = min(gain / total, 1.0)
@@ -202,7 +207,8 @@ class Matcher:
         words = expand_abbreviations(normalize(text).split(), lang) if lang else normalize(text).split()
         if not words:
             return MatchResult("none", None, 0.0)
-        entry_scores, phrase_scores = self._word_scores(self._query_terms(words, lang))
+        query_terms = self._query_terms(words, lang)
+        entry_scores, phrase_scores = self._word_scores(query_terms)
         fuzzy: dict[int, float] = {}
         if t.fuzzy_weight:
             for _phrase, score, pos in process.extract(" ".join(words), self._phrases,
@@ -216,16 +222,17 @@ class Matcher:
                     for idx in set(entry_scores) | set(phrase_scores) | set(fuzzy)}
         ranking = sorted(((self.entry_ids[i], s) for i, s in combined.items()),
                          key=lambda kv: kv[1], reverse=True)
-        return self._decide(ranking)
+        return self._decide(ranking, short=len(query_terms) <= 2)
 
-    def _decide(self, ranking: list[tuple[str, float]]) -> MatchResult:
+    def _decide(self, ranking: list[tuple[str, float]], short: bool = False) -> MatchResult:
         t = self.thresholds
         if not ranking:
             return MatchResult("none", None, 0.0)
         best_id, best = ranking[0]
         second = ranking[1][1] if len(ranking) > 1 else 0.0
         top = ranking[:5]
-        if best >= t.answer and best - second >= t.margin:
+        margin = t.short_margin if short else t.margin
+        if best >= t.answer and best - second >= margin:
             return MatchResult("answer", best_id, round(best, 4), [], top)
         if best >= t.suggest:
             floor = max(t.suggest, best - t.suggest_window)

@@ -56,7 +56,7 @@ def test_related_buttons_answer_in_the_language_they_were_shown_in(engine):
 
 def test_ambiguous_question_gets_did_you_mean(engine):
     chat = Conversation(engine)
-    chat.say("ice")
+    chat.say("court")
     assert chat.outcome == "suggest"
     suggestions = chat.last.match.suggestions
     assert 1 <= len(suggestions) <= 3

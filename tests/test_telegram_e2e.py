@@ -74,7 +74,7 @@ def test_button_press_answers_and_menu_navigation_edits_in_place(api, knowledge,
 
 def test_did_you_mean_then_pick_a_suggestion(api, knowledge, tmp_path):
     async def scenario():
-        api.push_message(801, "ice", language_code="en")
+        api.push_message(801, "court", language_code="en")
         suggestion = await api.await_call(sent_to(801))
         first = buttons_of(suggestion)[0]
         start = len(api.calls)
