@@ -80,13 +80,6 @@ def stem(word: str, lang: str) -> str:
     return stemmer.stemWord(word)
 
 
-def content_terms(text: str, lang: str) -> list[str]:
-    """Normalised, abbreviation-expanded, stop-word-free, stemmed terms of `text` in `lang`."""
-    words = expand_abbreviations(normalize(text).split(), lang)
-    stops = STOP_WORDS.get(lang, frozenset())
-    return [stem(w, lang) for w in words if w not in stops and len(w) > 1 or w.isdigit()]
-
-
 class Matcher:
     """An index over a knowledge base; build once, query many times."""
 

@@ -45,7 +45,7 @@ ABBREVIATIONS: dict[str, dict[str, str]] = {
         "m": "mwen", "mw": "mwen", "w": "ou", "n": "nou", "y": "yo", "l": "li", "k": "ki",
         "ka": "kapab", "kab": "kapab", "kap": "ki ap", "map": "mwen ap", "wap": "ou ap",
         "yap": "yo ap", "nap": "nou ap", "lap": "li ap", "f": "fe", "sak": "sa ki",
-        "kisa": "kisa", "ksa": "kisa", "kijan": "kijan", "kouman": "kijan", "pm": "pou mwen",
+        "ksa": "kisa", "kouman": "kijan", "pm": "pou mwen",
     },
 }
 

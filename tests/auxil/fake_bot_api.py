@@ -765,12 +765,9 @@ class FakeBotAPI:
         deadline = time.monotonic() + timeout
         index = start
         while True:
-            with self._cond:
-                snapshot = self._calls[index:]
-                seen = len(self._calls)
-            for call in snapshot:
-                if pred(call):
-                    return call
+            call, seen = self._scan(pred, index)
+            if call is not None:
+                return call
             index = max(index, seen)
             with self._cond:
                 remaining = deadline - time.monotonic()
@@ -778,6 +775,17 @@ class FakeBotAPI:
                     raise AssertionError(self._timeout_message(predicate, timeout))
                 if len(self._calls) == seen:
                     self._cond.wait(remaining)
+
+    def _scan(self, pred: Predicate, index: int) -> tuple[Call | None, int]:
+        """The first recorded call from ``index`` on that satisfies ``pred``, and how many
+        calls were recorded when looking (where the next scan should start)."""
+        with self._cond:
+            snapshot = self._calls[index:]
+            seen = len(self._calls)
+        for call in snapshot:
+            if pred(call):
+                return call, seen
+        return None, seen
 
     async def await_call(
         self, predicate: Predicate | str, timeout: float = 10.0, *, start: int = 0
@@ -788,12 +796,9 @@ class FakeBotAPI:
         deadline = time.monotonic() + timeout
         index = start
         while True:
-            with self._cond:
-                snapshot = self._calls[index:]
-            index += len(snapshot)
-            for call in snapshot:
-                if pred(call):
-                    return call
+            call, index = self._scan(pred, index)
+            if call is not None:
+                return call
             if time.monotonic() >= deadline:
                 raise AssertionError(self._timeout_message(predicate, timeout))
             await asyncio.sleep(0.005)
