@@ -88,12 +88,16 @@ class KnowledgeBase:
         return len(self.entries)
 
 
-class _LineLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (much faster on a large knowledge base), else pure Python.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _LineLoader(_BaseLoader):
     """A safe YAML loader that remembers the line of every mapping key."""
 
 
 def _construct_mapping(loader, node, deep=False):
-    mapping = _LineDict(yaml.SafeLoader.construct_mapping(loader, node, deep=True))
+    mapping = _LineDict(yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep=True))
     mapping.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node)

@@ -15,6 +15,7 @@ entry, so that a near tie becomes a suggestion instead of a confident wrong answ
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class Thresholds:
     typo_cutoff: float = 82      # rapidfuzz ratio needed to read a word as a typo of another
     absolute: float = 1.0        # share of the entry score from absolute evidence (not coverage)
     evidence_scale: float = 2.5  # absolute evidence saturates at this many rarest words
+    candidates: int = 40         # entries scored in full (phrasings and rapidfuzz) per question
 
     @property
     def fuzzy_weight(self) -> float:
@@ -81,22 +83,28 @@ def stem(word: str, lang: str) -> str:
 
 
 class Matcher:
-    """An index over a knowledge base; build once, query many times."""
+    """An index over a knowledge base; build once, query many times.
+
+    A question is scored in two stages so that it stays fast on a large knowledge base: the
+    entry-level word score (an inverted index over entries) picks the candidates, then the
+    phrase-level word score and rapidfuzz run only over those candidates' phrasings."""
 
     def __init__(self, kb: KnowledgeBase, thresholds: Thresholds | None = None):
         self.thresholds = thresholds or Thresholds()
         self.entry_ids: list[str] = sorted(kb.entries)
         self._phrases: list[str] = []            # normalised phrasings, for the fuzzy scorer
+        self._phrase_terms: list[frozenset[str]] = []
         self._phrase_owner: list[int] = []       # phrasing -> entry index
-        phrase_terms: list[set[str]] = []
+        self._entry_phrases: list[range] = []    # entry index -> its phrasings' positions
         texts_by_language: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
         term_entries: dict[str, set[int]] = defaultdict(set)
         self._vocabulary: dict[str, set[str]] = defaultdict(set)  # surface word -> terms
         for idx, entry_id in enumerate(self.entry_ids):
             entry = kb.entries[entry_id]
+            first = len(self._phrases)
             for lang, tr in entry.translations.items():
                 phrasings = [*tr.questions, tr.title, *tr.keywords]
-                texts_by_language[lang].extend([*phrasings, tr.answer])
+                texts_by_language[lang].extend(phrasings)
                 stops = STOP_WORDS[lang]
                 for phrase in phrasings:
                     words = expand_abbreviations(normalize(phrase).split(), lang)
@@ -110,19 +118,20 @@ class Matcher:
                         self._vocabulary[word].add(term)
                         terms.add(term)
                         term_entries[term].add(idx)
-                    phrase_terms.append(terms)
+                    self._phrase_terms.append(frozenset(terms))
+            self._entry_phrases.append(range(first, len(self._phrases)))
         n = max(len(self.entry_ids), 1)
         self._idf = {t: math.log(1 + n / len(ids)) for t, ids in term_entries.items()}
         self._max_idf = math.log(1 + n)
         self._entry_postings: dict[str, tuple[int, ...]] = {
-            t: tuple(sorted(ids)) for t, ids in term_entries.items()}
-        phrase_postings: dict[str, list[int]] = defaultdict(list)
-        self._phrase_weight: list[float] = []
-        for pos, terms in enumerate(phrase_terms):
-            self._phrase_weight.append(sum(self._idf[t] for t in terms))
-            for term in terms:
-                phrase_postings[term].append(pos)
-        self._phrase_postings = dict(phrase_postings)
+            t: tuple(ids) for t, ids in term_entries.items()}
+        self._phrase_weight = [sum(self._idf[t] for t in terms) for terms in self._phrase_terms]
+        # term -> entry index -> positions of that entry's phrasings containing the term
+        self._phrase_postings: dict[str, dict[int, list[int]]] = defaultdict(dict)
+        for idx, positions in enumerate(self._entry_phrases):
+            for pos in positions:
+                for term in self._phrase_terms[pos]:
+                    self._phrase_postings[term].setdefault(idx, []).append(pos)
         self._surface_words = list(self._vocabulary)
         self.detector = LanguageDetector(texts_by_language)
 
@@ -152,70 +161,84 @@ class Matcher:
             out.append(terms)
         return out
 
-    def _word_scores(self, query: list[dict[str, float]]) -> tuple[dict[int, float], dict[int, float]]:
-        """Entry-level and best-phrasing word scores, both 0..1."""
+    def _evidence_total(self, query: list[dict[str, float]]) -> float:
+        """The weight of everything the question says (unknown words count against entries).
+        A question made only of common words ("ice", "help") is weak evidence for any entry."""
         t = self.thresholds
-        total = 0.0
-        entry_gain: dict[int, float] = defaultdict(float)
-        phrase_gain: dict[int, float] = defaultdict(float)
+        total = sum(max(self._idf[term] for term in terms) if terms else self._max_idf * t.unknown_penalty
+                    for terms in query)
+        return max(total, t.min_evidence * self._max_idf)
+
+    def _entry_scores(self, query: list[dict[str, float]], total: float) -> dict[int, float]:
+        """Entry-level word score, 0..1: coverage of the question and absolute evidence."""
+        t = self.thresholds
+        gain: dict[int, float] = defaultdict(float)
         for terms in query:
-            if not terms:
-                total += self._max_idf * t.unknown_penalty
-                continue
-            total += max(self._idf[term] for term in terms)
-            best_entry: dict[int, float] = {}
-            best_phrase: dict[int, float] = {}
+            best: dict[int, float] = {}
             for term, confidence in terms.items():
                 weight = self._idf[term] * confidence
                 for idx in self._entry_postings[term]:
-                    if weight > best_entry.get(idx, 0.0):
-                        best_entry[idx] = weight
-                for pos in self._phrase_postings.get(term, ()):
-                    if weight > best_phrase.get(pos, 0.0):
-                        best_phrase[pos] = weight
-            for idx, weight in best_entry.items():
-                entry_gain[idx] += weight
-            for pos, weight in best_phrase.items():
-                phrase_gain[pos] += weight
-        if not query:
-            return {}, {}
-        # A question made only of common words ("ice", "help") is weak evidence for any entry.
-        total = max(total, t.min_evidence * self._max_idf)
+                    if weight > best.get(idx, 0.0):
+                        best[idx] = weight
+            for idx, weight in best.items():
+                gain[idx] += weight
         scale = t.evidence_scale * self._max_idf
-        entry_scores = {idx: (1 - t.absolute) * min(g / total, 1.0) + t.absolute * min(g / scale, 1.0)
-                        for idx, g in entry_gain.items()}
-        phrase_scores: dict[int, float] = {}
-        for pos, gain in phrase_gain.items():
-            recall = min(gain / total, 1.0)
-            precision = min(gain / self._phrase_weight[pos], 1.0) if self._phrase_weight[pos] else 0.0
-            f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
+        return {idx: (1 - t.absolute) * min(g / total, 1.0) + t.absolute * min(g / scale, 1.0)
+                for idx, g in gain.items()}
+
+    def _phrase_scores(self, query: list[dict[str, float]], total: float,
+                       candidates: list[int]) -> dict[int, float]:
+        """Per candidate entry, the best F1 of one of its phrasings: how much of the question
+        the phrasing covers, and how much of the phrasing the question covers."""
+        wanted = set(candidates)
+        gain: dict[int, float] = defaultdict(float)
+        for terms in query:
+            best: dict[int, float] = {}
+            for term, confidence in terms.items():
+                weight = self._idf[term] * confidence
+                for idx, positions in self._phrase_postings[term].items():
+                    if idx in wanted:
+                        for pos in positions:
+                            if weight > best.get(pos, 0.0):
+                                best[pos] = weight
+            for pos, weight in best.items():
+                gain[pos] += weight
+        scores: dict[int, float] = {}
+        for pos, g in gain.items():
+            recall = min(g / total, 1.0)
+            precision = min(g / self._phrase_weight[pos], 1.0)
+            f1 = 2 * recall * precision / (recall + precision)
             idx = self._phrase_owner[pos]
-            if f1 > phrase_scores.get(idx, 0.0):
-                phrase_scores[idx] = f1
-        return entry_scores, phrase_scores
+            if f1 > scores.get(idx, 0.0):
+                scores[idx] = f1
+        return scores
 
     def match(self, text: str, lang: str | None = None) -> MatchResult:
-        """Score every entry for `text`; `lang` is the language the text is written in, if known."""
+        """Score the entries for `text`; `lang` is the language the text is written in, if known."""
         t = self.thresholds
         words = expand_abbreviations(normalize(text).split(), lang) if lang else normalize(text).split()
         if not words:
             return MatchResult("none", None, 0.0)
-        query_terms = self._query_terms(words, lang)
-        entry_scores, phrase_scores = self._word_scores(query_terms)
+        query = self._query_terms(words, lang)
+        total = self._evidence_total(query) if query else 1.0
+        entry_scores = self._entry_scores(query, total)
+        candidates = heapq.nlargest(t.candidates, entry_scores, key=entry_scores.__getitem__)
+        positions = [pos for idx in candidates for pos in self._entry_phrases[idx]]
+        phrase_scores = self._phrase_scores(query, total, candidates)
         fuzzy: dict[int, float] = {}
-        if t.fuzzy_weight:
-            for _phrase, score, pos in process.extract(" ".join(words), self._phrases,
-                                                       scorer=fuzz.token_sort_ratio, limit=40,
-                                                       score_cutoff=40):
-                idx = self._phrase_owner[pos]
-                fuzzy[idx] = max(fuzzy.get(idx, 0.0), score / 100.0)
+        if t.fuzzy_weight and positions:
+            choices = [self._phrases[pos] for pos in positions]
+            owners = [idx for idx in candidates for _pos in self._entry_phrases[idx]]
+            for _phrase, score, i in process.extract(" ".join(words), choices, scorer=fuzz.token_sort_ratio,
+                                                     limit=40, score_cutoff=40):
+                fuzzy[owners[i]] = max(fuzzy.get(owners[i], 0.0), score / 100.0)
         combined = {idx: t.entry_weight * entry_scores.get(idx, 0.0)
                     + t.phrase_weight * phrase_scores.get(idx, 0.0)
                     + t.fuzzy_weight * fuzzy.get(idx, 0.0)
-                    for idx in set(entry_scores) | set(phrase_scores) | set(fuzzy)}
+                    for idx in candidates}
         ranking = sorted(((self.entry_ids[i], s) for i, s in combined.items()),
                          key=lambda kv: kv[1], reverse=True)
-        return self._decide(ranking, short=len(query_terms) <= 2)
+        return self._decide(ranking, short=len(query) <= 2)
 
     def _decide(self, ranking: list[tuple[str, float]], short: bool = False) -> MatchResult:
         t = self.thresholds

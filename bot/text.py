@@ -50,19 +50,21 @@ ABBREVIATIONS: dict[str, dict[str, str]] = {
 }
 
 
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+# Unicode format characters (category Cf): soft hyphen, zero-width and bidi controls, BOM, tags.
+_FORMAT = re.compile("[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f\u202a-\u202e"
+                     "\u0890\u0891\u08e2\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+                     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+                     "\U000e0001-\U000e007f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def fold(text: str) -> str:
     """Lower-case, strip accents and drop format/control characters, keeping everything else."""
-    text = unicodedata.normalize("NFKD", text)
-    out = []
-    for ch in text:
-        cat = unicodedata.category(ch)
-        if cat == "Mn" or cat == "Cf":
-            continue
-        if cat.startswith("C"):
-            out.append(" ")
-            continue
-        out.append(ch)
-    return "".join(out).casefold()
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+        text = _FORMAT.sub("", text)
+    return _CONTROL.sub(" ", text).casefold()
 
 
 def normalize(text: str) -> str:

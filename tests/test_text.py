@@ -39,3 +39,11 @@ def test_blank(text):
 
 def test_not_blank():
     assert not is_blank("oi")
+
+
+def test_every_format_character_is_removed():
+    import sys
+    import unicodedata
+
+    format_chars = "".join(chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf")
+    assert normalize("a" + format_chars + "b") == "ab"
