@@ -22,6 +22,7 @@ class Settings:
     database: Path = DEFAULT_DATABASE
     knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
     admin_ids: frozenset[int] = frozenset()
+    inactive_days: int = 365   # people who have not written for this long are deleted
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -40,6 +41,7 @@ class Settings:
             database=Path(env.get("BOT_DATABASE") or DEFAULT_DATABASE),
             knowledge_dir=Path(env.get("BOT_KNOWLEDGE_DIR") or DEFAULT_KNOWLEDGE_DIR),
             admin_ids=frozenset(ids),
+            inactive_days=_positive_int(env, "BOT_INACTIVE_DAYS", 365),
         )
 
     def require_token(self) -> str:
@@ -49,3 +51,12 @@ class Settings:
                 "/newbot), then run: TELEGRAM_BOT_TOKEN=<the token> python main.py run\n"
                 "To try the bot without Telegram, run: python main.py chat (no token needed).")
         return self.token
+
+
+def _positive_int(env, name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of days (1 or more), not {raw!r}")
+    return int(raw)

@@ -40,6 +40,7 @@ COMMANDS = [
     ("language", N_("Change language")),
     ("help", N_("What this bot can do")),
     ("privacy", N_("What the bot keeps about you")),
+    ("forget", N_("Delete everything the bot keeps about you")),
     ("start", N_("Start again")),
 ]
 
@@ -76,6 +77,8 @@ class Response:
     replies: list[Reply]
     language: str
     match: MatchResult | None = None
+    delete_messages: list[int] = field(default_factory=list)  # /forget: ids to delete in the chat
+    forgotten: bool = False  # the person was just deleted: record nothing more about this chat
 
 
 @dataclass
@@ -213,6 +216,11 @@ class Engine:
             return Response(self._answer(kb.entries["emergency-contacts"], lang), lang)
         if command == "privacy" and "privacy" in kb.entries:
             return Response(self._answer(kb.entries["privacy"], lang), lang)
+        if command == "forget":
+            return Response([Reply(escape(_(
+                "This deletes everything the bot keeps about you: your language, your subscriptions "
+                "and anything else linked to your account. Are you sure?")),
+                [[button(_("Yes, delete everything"), "f:yes")], [button(_("Cancel"), "f:no")]])], lang)
         return Response([self.unknown_command()], lang)
 
     def unknown_command(self) -> Reply:
@@ -244,9 +252,30 @@ class Engine:
             return self._set_language(user_id, arg)
         if kind == "lp" and not arg:
             return Response([self._language_picker()], lang)
+        if kind == "f" and arg == "yes":
+            return self._forget(user_id, lang)
+        if kind == "f" and arg == "no":
+            return Response([Reply(escape(_("Nothing was deleted.")), [[self._menu_button()]],
+                                   replace=True)], lang)
         log.info("stale or unknown button pressed")
         return Response([Reply(escape(_("That button is no longer valid. Here is the menu.")),
                                self._category_buttons())], lang)
+
+    def _forget(self, user_id: int, lang: str) -> Response:
+        """Delete everything about the person; the adapter also deletes the recent messages."""
+        recent = self.db.forget_user(user_id)
+        log.info("a person asked to be forgotten; their data was deleted")
+        text = escape(_("Done. Everything the bot kept about you is deleted. I also deleted our "
+                        "messages from the last 48 hours in this chat where Telegram allows it; older "
+                        "messages can't be deleted by the bot: to remove them, delete this chat in "
+                        "Telegram."))
+        return Response([Reply(text)], lang, delete_messages=recent, forgotten=True)
+
+    def group_notice(self, lang: str, bot_username: str) -> Reply:
+        """What the bot says before leaving a group: it only talks in private, for privacy."""
+        with use_language(lang):
+            return Reply(escape(_("To protect everyone's privacy, I only answer in private chats. "
+                                  "Write to me directly: @{username}", username=bot_username)))
 
     def _set_language(self, user_id: int, lang: str) -> Response:
         self.db.set_language(user_id, lang)

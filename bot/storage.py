@@ -24,7 +24,23 @@ MIGRATIONS: list[str] = [
         last_seen  TEXT NOT NULL       -- for retention of inactive people
     );
     """,
+    # 2: ids (never contents) of the last 48 hours' messages, so /forget can delete them
+    """
+    CREATE TABLE recent_messages (
+        chat_id    INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        at         TEXT NOT NULL,
+        PRIMARY KEY (chat_id, message_id)
+    );
+    """,
 ]
+
+# Telegram lets a bot delete messages in a private chat only while they are under 48 hours old.
+DELETABLE_FOR = dt.timedelta(hours=48)
+
+
+# Columns that hold a Telegram user or chat id: /forget deletes rows by these.
+PERSON_COLUMNS = {"chat_id", "user_id"}
 
 
 class StorageError(RuntimeError):
@@ -39,8 +55,8 @@ class User:
     last_seen: str
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+def _now(delta: dt.timedelta = dt.timedelta(0)) -> str:
+    return (dt.datetime.now(dt.timezone.utc) + delta).replace(microsecond=0).isoformat()
 
 
 class Database:
@@ -112,3 +128,46 @@ class Database:
             self._conn.execute("INSERT INTO users (chat_id, language, created_at, last_seen) "
                                "VALUES (?, ?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET language = ?, "
                                "last_seen = ?", (chat_id, language, now, now, language, now))
+
+    # -- privacy ------------------------------------------------------------------------------
+
+    def remember_message(self, chat_id: int, message_id: int) -> None:
+        """Keep a message's id (not its content) while Telegram still lets the bot delete it."""
+        with self._lock, self._conn:
+            self._conn.execute("INSERT OR IGNORE INTO recent_messages VALUES (?, ?, ?)",
+                               (chat_id, message_id, _now()))
+
+    def forget_user(self, chat_id: int) -> list[int]:
+        """Delete every row about this person, in every table that holds a chat id; return the
+        ids of their recent messages (under 48 hours old) so the chat can be cleaned too."""
+        cutoff = _now(-DELETABLE_FOR)
+        with self._lock, self._conn:
+            recent = [r[0] for r in self._conn.execute(
+                "SELECT message_id FROM recent_messages WHERE chat_id = ? AND at >= ? ORDER BY message_id",
+                (chat_id, cutoff))]
+            for table, column in self._person_columns():
+                self._conn.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', (chat_id,))
+        return recent
+
+    def _person_columns(self) -> list[tuple[str, str]]:
+        """(table, column) for every column that identifies a person, found from the schema, so
+        that tables added by later migrations are covered without being listed here."""
+        found = []
+        tables = [r[0] for r in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'schema_version'")]
+        for table in tables:
+            for column in self._conn.execute(f'PRAGMA table_info("{table}")'):
+                if column[1] in PERSON_COLUMNS:
+                    found.append((table, column[1]))
+        return found
+
+    def purge_expired(self, inactive_after: dt.timedelta) -> dict[str, int]:
+        """Retention: message ids past 48 hours, people inactive longer than `inactive_after`."""
+        with self._lock, self._conn:
+            messages = self._conn.execute("DELETE FROM recent_messages WHERE at < ?",
+                                          (_now(-DELETABLE_FOR),)).rowcount
+            stale = [r[0] for r in self._conn.execute("SELECT chat_id FROM users WHERE last_seen < ?",
+                                                      (_now(-inactive_after),))]
+        for chat_id in stale:
+            self.forget_user(chat_id)
+        return {"message_ids": messages, "inactive_people": len(stale)}

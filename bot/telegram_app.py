@@ -3,19 +3,21 @@ the engine's replies back to Telegram. No decisions are made here."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 
 from telegram import (BotCommand, BotCommandScopeDefault, InlineKeyboardButton,
                       InlineKeyboardMarkup, LinkPreviewOptions, Message, Update)
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, TelegramError
-from telegram.ext import (AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, Defaults,
-                          MessageHandler, filters)
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.ext import (AIORateLimiter, Application, CallbackQueryHandler, ChatMemberHandler,
+                          ContextTypes, Defaults, MessageHandler, filters)
 
 from .config import Settings
 from .engine import COMMANDS, Engine, Incoming, Reply, Response
 from .i18n import translate
-from .languages import LANGUAGES
+from .languages import DEFAULT_LANGUAGE, LANGUAGES, from_telegram_code
 from .telegram_html import split_message
 
 log = logging.getLogger(__name__)
@@ -28,9 +30,36 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
                                  for row in reply.buttons])
 
 
+SEND_ATTEMPTS = 3
+
+
+async def _send_with_retry(make_call, what: str):
+    """Retry what can succeed later (network errors, timeouts; 429s are handled by the rate
+    limiter); give up on what cannot (blocked by the person, bad request) and log it, without
+    the message or who it was for."""
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            return await make_call()
+        except (TimedOut, NetworkError) as exc:
+            if isinstance(exc, BadRequest) or attempt == SEND_ATTEMPTS:
+                log.warning("dropped %s after %d attempt(s): %s", what, attempt, type(exc).__name__)
+                return None
+            await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+        except Forbidden:
+            log.info("dropped %s: the person blocked the bot", what)
+            return None
+        except TelegramError as exc:
+            log.warning("dropped %s: %s", what, type(exc).__name__)
+            return None
+    return None
+
+
 async def send_response(context: ContextTypes.DEFAULT_TYPE, chat_id: int, response: Response,
                         pressed: Message | None = None) -> None:
     """Send the engine's replies; a navigation reply edits the message whose button was pressed."""
+    engine = context.application.bot_data.get("engine")
+    if response.delete_messages:
+        await _delete_messages(context, chat_id, response.delete_messages)
     for reply in response.replies:
         markup = _markup(reply)
         parts = split_message(reply.text)
@@ -40,9 +69,22 @@ async def send_response(context: ContextTypes.DEFAULT_TYPE, chat_id: int, respon
                 continue
             except BadRequest as exc:  # too old to edit, or unchanged: send it as a new message
                 log.info("could not edit a message (%s); sending a new one", type(exc).__name__)
+            except TelegramError as exc:
+                log.info("could not edit a message (%s); sending a new one", type(exc).__name__)
         for i, part in enumerate(parts):
-            await context.bot.send_message(chat_id, part,
-                                           reply_markup=markup if i == len(parts) - 1 else None)
+            sent = await _send_with_retry(
+                lambda part=part, i=i: context.bot.send_message(
+                    chat_id, part, reply_markup=markup if i == len(parts) - 1 else None),
+                "a reply")
+            if sent is not None and engine is not None and not response.forgotten:
+                engine.db.remember_message(chat_id, sent.message_id)
+
+
+async def _delete_messages(context: ContextTypes.DEFAULT_TYPE, chat_id: int, ids: list[int]) -> None:
+    """Delete the bot's and the person's recent messages (Telegram takes 100 at a time)."""
+    for start in range(0, len(ids), 100):
+        await _send_with_retry(lambda chunk=ids[start:start + 100]:
+                               context.bot.delete_messages(chat_id, chunk), "a message deletion")
 
 
 def _engine(context: ContextTypes.DEFAULT_TYPE) -> Engine:
@@ -53,8 +95,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A text message or command in a private chat: ask the engine, send its replies."""
     message = update.effective_message
     user = update.effective_user
-    response = _engine(context).handle(Incoming(user.id, text=message.text,
-                                                language_hint=user.language_code))
+    engine = _engine(context)
+    engine.db.remember_message(message.chat_id, message.message_id)
+    response = engine.handle(Incoming(user.id, text=message.text, language_hint=user.language_code))
     await send_response(context, message.chat_id, response)
 
 
@@ -72,8 +115,38 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def on_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Stickers, photos, voice notes...: the engine treats them as a message with no words."""
     user = update.effective_user
-    response = _engine(context).handle(Incoming(user.id, text="", language_hint=user.language_code))
+    engine = _engine(context)
+    engine.db.remember_message(update.effective_chat.id, update.effective_message.message_id)
+    response = engine.handle(Incoming(user.id, text="", language_hint=user.language_code))
     await send_response(context, update.effective_chat.id, response)
+
+
+async def on_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In a group the bot says why it only talks in private, then leaves: what people ask it
+    must not be seen by others, and it keeps no group data."""
+    chat = update.effective_chat
+    user = update.effective_user
+    lang = from_telegram_code(user.language_code if user else None) or DEFAULT_LANGUAGE
+    notice = _engine(context).group_notice(lang, context.bot.username)
+    await _send_with_retry(lambda: context.bot.send_message(chat.id, notice.text), "a group notice")
+    await _send_with_retry(lambda: context.bot.leave_chat(chat.id), "leaving a group")
+    log.info("left a group chat")
+
+
+async def on_added_to_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Someone added the bot to a group: explain and leave at once."""
+    change = update.my_chat_member
+    if change.chat.type in ("group", "supergroup") and change.new_chat_member.status in ("member",
+                                                                                          "administrator"):
+        await on_group(update, context)
+
+
+async def purge_expired(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Scheduled retention: forget message ids past 48 hours and people inactive too long."""
+    settings: Settings = context.application.bot_data["settings"]
+    counts = _engine(context).db.purge_expired(dt.timedelta(days=settings.inactive_days))
+    log.info("retention: %(message_ids)d message ids and %(inactive_people)d inactive people deleted",
+             counts)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -104,10 +177,19 @@ def build_application(settings: Settings, engine: Engine) -> Application:
         builder = builder.base_url(base).base_file_url(base.rstrip("/").rsplit("/", 1)[0] + "/file/bot")
     application = builder.build()
     application.bot_data["engine"] = engine
+    application.bot_data["settings"] = settings
     private = filters.ChatType.PRIVATE
+    # Groups: explain and leave. Edited messages and channel posts are ignored on purpose: an
+    # edit would answer twice, and the bot has no business in channels.
+    application.add_handler(MessageHandler(filters.ChatType.GROUPS & ~filters.StatusUpdate.LEFT_CHAT_MEMBER
+                                           & ~filters.UpdateType.EDITED, on_group))
+    application.add_handler(ChatMemberHandler(on_added_to_group, ChatMemberHandler.MY_CHAT_MEMBER))
     application.add_handler(MessageHandler(private & filters.TEXT & ~filters.UpdateType.EDITED, on_text))
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.UpdateType.EDITED
                                            & ~filters.StatusUpdate.ALL, on_non_text))
     application.add_error_handler(on_error)
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(purge_expired, interval=dt.timedelta(hours=6),
+                                             first=dt.timedelta(seconds=30), name="retention")
     return application

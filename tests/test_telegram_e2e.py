@@ -154,9 +154,10 @@ def test_long_answer_is_split_below_telegrams_limit(api, knowledge, tmp_path):
     from bot.engine import Reply, Response
     from bot.telegram_app import send_response
 
-    class FakeContext:
+    class FakeContext:   # send_response needs only the bot and the application's bot_data
         def __init__(self, bot):
             self.bot = bot
+            self.application = type("App", (), {"bot_data": {}})()
 
     text = "\n".join(f"<b>Line {i}</b> " + "palavra " * 40 for i in range(40))
 
