@@ -253,3 +253,15 @@ def test_webhook_checks_telegrams_secret_token(api, knowledge, tmp_path):
     assert right.status_code == 200 and "/menu" in reply.params["text"]
     assert api.requests("setWebhook")[-1].params["secret_token"] == secret
     assert len(api.requests("sendMessage")) == 1
+
+
+def test_lost_network_while_polling_does_not_stop_the_bot(api, knowledge, tmp_path):
+    async def scenario():
+        api.fail_next("getUpdates", error_code=502, times=3)
+        api.push_message(2601, "/help", language_code="en")
+        return await api.await_call(sent_to(2601), timeout=30)
+
+    reply = run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
+    failed_polls = [c for c in api.requests("getUpdates") if c.error_code == 502]
+    assert len(failed_polls) == 3
+    assert "/menu" in reply.params["text"]
