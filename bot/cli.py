@@ -33,7 +33,7 @@ def _engine(settings: Settings, database: str | Path | None = None):
 
     load_catalogs()
     kb, _issues = _load_knowledge_or_exit(settings.knowledge_dir)
-    return Engine(Knowledge.build(kb), Database(database or settings.database))
+    return Engine(Knowledge.build(kb), Database(database or settings.database), settings.admin_ids)
 
 
 def cmd_chat(args, settings: Settings) -> int:

@@ -16,6 +16,7 @@ from .knowledge import CATEGORIES, Entry, KnowledgeBase
 from .languages import DEFAULT_LANGUAGE, LANGUAGES, NATIVE_NAMES, from_telegram_code, language_named
 from .lexicon import GREETINGS, THANKS
 from .matcher import Matcher, MatchResult
+from .roles import Roles
 from .storage import Database
 from .telegram_html import escape
 from .text import is_blank, normalize
@@ -94,9 +95,10 @@ class Knowledge:
 
 
 class Engine:
-    def __init__(self, knowledge: Knowledge, db: Database):
+    def __init__(self, knowledge: Knowledge, db: Database, admin_ids: frozenset[int] = frozenset()):
         self.knowledge = knowledge
         self.db = db
+        self.roles = Roles(db, admin_ids)
 
     # -- entry points -------------------------------------------------------------------------
 

@@ -33,7 +33,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (chat_id, message_id)
     );
     """,
+    # 3: staff roles (editor, organizer, admin), granted by admins or seeded by BOT_ADMIN_IDS
+    """
+    CREATE TABLE roles (
+        chat_id    INTEGER NOT NULL,
+        role       TEXT NOT NULL CHECK (role IN ('editor', 'organizer', 'admin')),
+        granted_at TEXT NOT NULL,
+        PRIMARY KEY (chat_id, role)
+    );
+    """,
 ]
+ROLES = ("editor", "organizer", "admin")
 
 # Telegram lets a bot delete messages in a private chat only while they are under 48 hours old.
 DELETABLE_FOR = dt.timedelta(hours=48)
@@ -171,3 +181,27 @@ class Database:
         for chat_id in stale:
             self.forget_user(chat_id)
         return {"message_ids": messages, "inactive_people": len(stale)}
+
+    # -- roles --------------------------------------------------------------------------------
+
+    def roles_of(self, chat_id: int) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._conn.execute("SELECT role FROM roles WHERE chat_id = ?", (chat_id,))}
+
+    def grant(self, chat_id: int, role: str) -> bool:
+        """Give a role; returns False if the person already had it."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        with self._lock, self._conn:
+            return self._conn.execute("INSERT OR IGNORE INTO roles VALUES (?, ?, ?)",
+                                      (chat_id, role, _now())).rowcount == 1
+
+    def revoke(self, chat_id: int, role: str) -> bool:
+        """Take a role away; returns False if the person did not have it."""
+        with self._lock, self._conn:
+            return self._conn.execute("DELETE FROM roles WHERE chat_id = ? AND role = ?",
+                                      (chat_id, role)).rowcount == 1
+
+    def people_with_roles(self) -> list[tuple[int, str]]:
+        with self._lock:
+            return list(self._conn.execute("SELECT chat_id, role FROM roles ORDER BY role, chat_id"))
