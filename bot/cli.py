@@ -33,7 +33,8 @@ def _engine(settings: Settings, database: str | Path | None = None):
 
     load_catalogs()
     kb, _issues = _load_knowledge_or_exit(settings.knowledge_dir)
-    return Engine(Knowledge.build(kb), Database(database or settings.database), settings.admin_ids)
+    return Engine(Knowledge.build(kb), Database(database or settings.database), settings.admin_ids,
+                  knowledge_dir=settings.knowledge_dir)
 
 
 def cmd_chat(args, settings: Settings) -> int:
@@ -83,6 +84,10 @@ def cmd_kb(args, settings: Settings) -> int:
         json.dump(kb_to_json(kb), sys.stdout, ensure_ascii=False, indent=2)
         print()
         return 0
+    if args.kb_command == "status":
+        return _kb_status(directory)
+    if args.kb_command == "reviewed":
+        return _kb_reviewed(directory, args.entry, args.langs)
     kb, issues = load_knowledge(directory)
     errors = [i for i in issues if i.level == "error"]
     warnings = [i for i in issues if i.level == "warning"]
@@ -91,6 +96,73 @@ def cmd_kb(args, settings: Settings) -> int:
     print(f"{len(kb)} entries loaded from {directory}: {len(errors)} error(s), "
           f"{len(warnings)} warning(s).")
     return 1 if errors else 0
+
+
+def _kb_status(directory: Path) -> int:
+    import datetime as dt
+
+    from .freshness import status_table
+    from .knowledge import load_knowledge
+
+    kb, issues = load_knowledge(directory)
+    lines, totals = status_table(kb, directory, dt.date.today())
+    print("\n".join(lines))
+    broken = sorted({i.entry or i.file for i in issues if i.level == "error"})
+    if broken:
+        print("\nNot loaded (errors; run python main.py kb check): " + ", ".join(broken))
+    print("\nTotals per language:")
+    for lang, t in totals.items():
+        print(f"  {lang}: {t['ok']} ok, {t['stale']} stale, {t['edited']} edited, {t['new']} new, "
+              f"{t['missing']} missing, {t['overdue']} overdue review")
+    print("\nSTALE: another language's answer changed since this one was reviewed: update it, or "
+          "if it is still right, run: python main.py kb reviewed ENTRY LANG\n"
+          "edited: changed since its last review; once all languages agree, run: "
+          "python main.py kb reviewed ENTRY")
+    return 0
+
+
+def _kb_reviewed(directory: Path, entry_id: str, langs: list[str]) -> int:
+    from .freshness import mark_reviewed
+    from .knowledge import load_knowledge
+
+    unknown = [lang for lang in langs if lang not in LANGUAGES]
+    if unknown:
+        print(f"Unknown language(s): {', '.join(unknown)}. Use en, pt, es or ht.", file=sys.stderr)
+        return 1
+    kb, _issues = load_knowledge(directory)
+    targets = sorted(kb.entries) if entry_id == "--all" or entry_id == "all" else [entry_id]
+    for target in targets:
+        if target not in kb.entries:
+            print(f"No entry '{target}' (or it has errors: run python main.py kb check).", file=sys.stderr)
+            return 1
+        done = mark_reviewed(kb, directory, target, langs or None)
+        print(f"{target}: marked reviewed: {', '.join(done)}")
+    return 0
+
+
+def cmd_report(args, settings: Settings) -> int:
+    from .reports import staff_report
+    from .storage import Database
+
+    kb, _issues = _load_knowledge_or_exit(settings.knowledge_dir)
+    db = Database(settings.database)
+    print("\n".join(staff_report(db, kb, settings.knowledge_dir, days=args.days)))
+    return 0
+
+
+def cmd_roles(args, settings: Settings) -> int:
+    from .storage import Database
+
+    db = Database(settings.database)
+    if args.roles_command == "list":
+        for chat_id, role in db.people_with_roles():
+            print(f"{chat_id}\t{role}")
+        for chat_id in sorted(settings.admin_ids):
+            print(f"{chat_id}\tadmin (BOT_ADMIN_IDS)")
+        return 0
+    changed = (db.grant if args.roles_command == "grant" else db.revoke)(args.user_id, args.role)
+    print(("granted" if args.roles_command == "grant" else "revoked") if changed else "no change")
+    return 0
 
 
 def cmd_run(args, settings: Settings) -> int:
@@ -130,10 +202,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     kb = sub.add_parser("kb", help="check or dump the knowledge base")
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
-    for name, text in (("check", "validate the knowledge base"), ("dump", "print it as JSON")):
+    for name, text in (("check", "validate the knowledge base"), ("dump", "print it as JSON"),
+                       ("status", "translations needing review, per entry and language"),
+                       ("reviewed", "record that an entry's languages are reviewed as they are now")):
         p = kb_sub.add_parser(name, help=text)
         p.add_argument("--dir", help="knowledge folder (default: knowledge/)")
+        if name == "reviewed":
+            p.add_argument("entry", help="entry id, or 'all'")
+            p.add_argument("langs", nargs="*", metavar="LANG", help="en, pt, es or ht (default: all four)")
     kb.set_defaults(func=cmd_kb)
+
+    report = sub.add_parser("report", help="what staff should fix: unanswered questions, unhelpful answers")
+    report.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    report.set_defaults(func=cmd_report)
+
+    roles = sub.add_parser("roles", help="list, grant or revoke staff roles")
+    roles_sub = roles.add_subparsers(dest="roles_command", required=True)
+    roles_sub.add_parser("list", help="who has which role")
+    for name in ("grant", "revoke"):
+        p = roles_sub.add_parser(name, help=f"{name} a role")
+        p.add_argument("user_id", type=int, help="Telegram user id")
+        p.add_argument("role", choices=["editor", "organizer", "admin"])
+    roles.set_defaults(func=cmd_roles)
 
     run = sub.add_parser("run", help="run the bot on Telegram (needs TELEGRAM_BOT_TOKEN)")
     run.add_argument("--webhook-url", help="public HTTPS base URL: use a webhook instead of polling")

@@ -23,6 +23,7 @@ class Settings:
     knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
     admin_ids: frozenset[int] = frozenset()
     inactive_days: int = 365   # people who have not written for this long are deleted
+    unanswered_days: int = 30  # recorded unanswered questions are kept this long
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -42,6 +43,7 @@ class Settings:
             knowledge_dir=Path(env.get("BOT_KNOWLEDGE_DIR") or DEFAULT_KNOWLEDGE_DIR),
             admin_ids=frozenset(ids),
             inactive_days=_positive_int(env, "BOT_INACTIVE_DAYS", 365),
+            unanswered_days=_positive_int(env, "BOT_UNANSWERED_DAYS", 30),
         )
 
     def require_token(self) -> str:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import contacts
 from .i18n import N_, _, current_language, use_language
 from .knowledge import CATEGORIES, Entry, KnowledgeBase
 from .languages import DEFAULT_LANGUAGE, LANGUAGES, NATIVE_NAMES, from_telegram_code, language_named
 from .lexicon import GREETINGS, THANKS
+from .masking import mask_personal_data
 from .matcher import Matcher, MatchResult
 from .roles import Roles
-from .storage import Database
+from .storage import ROLES, Database
 from .telegram_html import escape
 from .text import is_blank, normalize
 
@@ -33,6 +35,9 @@ CATEGORY_LABELS = {
     "about": N_("About this bot"),
 }
 DISCLAIMER_CATEGORIES = {"rights", "help"}
+
+# Staff commands and the permission each needs (see roles.py). Not in the public menu.
+STAFF_COMMANDS = {"reload": "reload", "report": "report", "grant": "grant", "revoke": "revoke"}
 
 # Commands shown in Telegram's menu, in this order, with their descriptions.
 COMMANDS = [
@@ -95,10 +100,12 @@ class Knowledge:
 
 
 class Engine:
-    def __init__(self, knowledge: Knowledge, db: Database, admin_ids: frozenset[int] = frozenset()):
+    def __init__(self, knowledge: Knowledge, db: Database, admin_ids: frozenset[int] = frozenset(),
+                 knowledge_dir: Path | None = None):
         self.knowledge = knowledge
         self.db = db
         self.roles = Roles(db, admin_ids)
+        self.knowledge_dir = knowledge_dir
 
     # -- entry points -------------------------------------------------------------------------
 
@@ -124,7 +131,11 @@ class Engine:
         detected = self.detect_language(text) if text else None
         lang = user.language or detected or from_telegram_code(incoming.language_hint) or DEFAULT_LANGUAGE
         with use_language(lang):
-            return self._on_text(text, lang, detected, stored=user.language)
+            response = self._on_text(text, lang, detected, stored=user.language)
+        match = response.match
+        if match is not None and match.outcome in ("none", "suggest"):
+            self.db.record_unanswered(mask_personal_data(text[:MAX_QUESTION_CHARS]), lang, match.outcome)
+        return response
 
     def ask(self, text: str, lang: str | None = None) -> Response:
         """Answer a question without any user (staff preview, benchmarks): no database writes."""
@@ -169,8 +180,10 @@ class Engine:
             text += "\n\n<i>" + escape(_("This is general information, not legal advice. For your "
                                          "own case, talk to a lawyer or a trusted organization.")) + "</i>"
         kb = self.knowledge.kb
-        buttons = [[button(kb.entries[r].text(lang).title, f"a:{r}")] for r in entry.related
-                   if r in kb.entries]
+        text += "\n\n" + escape(_("Did this help?"))
+        buttons = [[button("👍 " + _("Yes"), f"h:{entry.id}:y"), button("👎 " + _("No"), f"h:{entry.id}:n")]]
+        buttons += [[button(kb.entries[r].text(lang).title, f"a:{r}")] for r in entry.related
+                    if r in kb.entries]
         buttons.append([self._menu_button()])
         return [Reply(text, buttons)]
 
@@ -223,7 +236,57 @@ class Engine:
                 "This deletes everything the bot keeps about you: your language, your subscriptions "
                 "and anything else linked to your account. Are you sure?")),
                 [[button(_("Yes, delete everything"), "f:yes")], [button(_("Cancel"), "f:no")]])], lang)
+        if command in STAFF_COMMANDS and self.roles.may(incoming.user_id, STAFF_COMMANDS[command]):
+            return Response([self._staff_command(command, text)], lang)
         return Response([self.unknown_command()], lang)
+
+    def _staff_command(self, command: str, text: str) -> Reply:
+        """/reload, /report, /grant, /revoke: the caller's role was checked."""
+        from .reloader import reload_knowledge
+
+        if command == "reload":
+            if self.knowledge_dir is None:
+                return Reply(escape(_("Reloading is not available here.")))
+            result = reload_knowledge(self, self.knowledge_dir)
+            if result.ok:
+                return Reply(escape(_("Reloaded: the bot now answers from {n} entries.", n=result.entries))
+                             + ("\n" + escape(_("Warnings:")) + "\n" + "\n".join(
+                                 f"• <code>{escape(str(i))}</code>" for i in result.issues[:10])
+                                if result.issues else ""))
+            problems = "\n".join(f"• <code>{escape(str(i))}</code>" for i in result.errors[:15])
+            return Reply(escape(_("Not reloaded: the bot keeps answering from the last good version "
+                                  "({n} entries). Fix these problems, save, and send /reload again:",
+                                  n=result.entries)) + "\n" + problems)
+        if command == "report":
+            return self._short_report()
+        args = text.split()[1:]
+        if len(args) != 2 or not args[0].lstrip("-").isdigit() or args[1] not in ROLES:
+            return Reply(escape(_("Write it like this: /{command} 123456789 editor (roles: editor, "
+                                  "organizer, admin). The number is the person's Telegram user id.",
+                                  command=command)))
+        person, role = int(args[0]), args[1]
+        changed = self.db.grant(person, role) if command == "grant" else self.db.revoke(person, role)
+        log.info("a role was %s", "granted" if command == "grant" else "revoked")
+        if command == "grant":
+            return Reply(escape(_("Done: {person} is now {role}.", person=person, role=role) if changed
+                                else _("{person} already was {role}.", person=person, role=role)))
+        return Reply(escape(_("Done: {person} is no longer {role}.", person=person, role=role) if changed
+                            else _("{person} was not {role}.", person=person, role=role)))
+
+    def _short_report(self) -> Reply:
+        import datetime as dt
+
+        from .reports import group_unanswered
+
+        rows = self.db.unanswered_since(dt.date.today() - dt.timedelta(days=7))
+        lines = ["<b>" + escape(_("Questions without an answer, last 7 days: {n}", n=len(rows))) + "</b>"]
+        lines += [f"{g.count}× [{','.join(sorted(g.langs))}] {escape(g.example[:120])}"
+                  for g in group_unanswered(rows)[:5]]
+        votes = [v for v in self.db.feedback_counts() if v[3] > 0][:5]
+        lines.append("\n<b>" + escape(_("Answers marked as not helpful:")) + "</b>")
+        lines += [f"{escape(entry)} [{lang}]: {no} 👎 / {yes} 👍" for entry, lang, yes, no in votes] or ["—"]
+        lines.append("\n" + escape(_("Full report: python main.py report")))
+        return Reply("\n".join(lines))
 
     def unknown_command(self) -> Reply:
         """The reply to a command the bot does not know (also to privileged ones, for others)."""
@@ -254,6 +317,14 @@ class Engine:
             return self._set_language(user_id, arg)
         if kind == "lp" and not arg:
             return Response([self._language_picker()], lang)
+        if kind == "h" and arg[-2:] in (":y", ":n") and arg[:-2] in kb.entries:
+            helpful = arg.endswith(":y")
+            self.db.record_feedback(arg[:-2], lang, helpful)
+            if helpful:
+                return Response([Reply(escape(_("Thank you! This helps us improve the answers.")))], lang)
+            return Response([Reply(escape(_("Thank you for telling us: staff will review this answer. "
+                                            "You can also ask in other words, or choose a topic.")),
+                                   [[self._menu_button()]])], lang)
         if kind == "f" and arg == "yes":
             return self._forget(user_id, lang)
         if kind == "f" and arg == "no":

@@ -42,6 +42,23 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (chat_id, role)
     );
     """,
+    # 4: what staff need to improve answers, with no link to any person
+    """
+    CREATE TABLE unanswered (
+        id       INTEGER PRIMARY KEY,
+        asked_on TEXT NOT NULL,        -- a date, not a time
+        lang     TEXT NOT NULL,
+        outcome  TEXT NOT NULL,        -- 'none' (fallback) or 'suggest'
+        text     TEXT NOT NULL         -- phone numbers, emails, A-numbers and long numbers masked
+    );
+    CREATE TABLE feedback (
+        entry    TEXT NOT NULL,
+        lang     TEXT NOT NULL,
+        helpful  INTEGER NOT NULL DEFAULT 0,
+        unhelpful INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (entry, lang)
+    );
+    """,
 ]
 ROLES = ("editor", "organizer", "admin")
 
@@ -171,16 +188,48 @@ class Database:
                     found.append((table, column[1]))
         return found
 
-    def purge_expired(self, inactive_after: dt.timedelta) -> dict[str, int]:
-        """Retention: message ids past 48 hours, people inactive longer than `inactive_after`."""
+    def purge_expired(self, inactive_after: dt.timedelta,
+                      unanswered_for: dt.timedelta = dt.timedelta(days=30)) -> dict[str, int]:
+        """Retention: message ids past 48 hours, unanswered questions past `unanswered_for`,
+        people inactive longer than `inactive_after`."""
         with self._lock, self._conn:
             messages = self._conn.execute("DELETE FROM recent_messages WHERE at < ?",
                                           (_now(-DELETABLE_FOR),)).rowcount
+            questions = self._conn.execute("DELETE FROM unanswered WHERE asked_on < ?",
+                                           ((dt.date.today() - unanswered_for).isoformat(),)).rowcount
             stale = [r[0] for r in self._conn.execute("SELECT chat_id FROM users WHERE last_seen < ?",
                                                       (_now(-inactive_after),))]
         for chat_id in stale:
             self.forget_user(chat_id)
-        return {"message_ids": messages, "inactive_people": len(stale)}
+        return {"message_ids": messages, "unanswered_questions": questions, "inactive_people": len(stale)}
+
+    # -- what staff need ----------------------------------------------------------------------
+
+    def record_unanswered(self, text: str, lang: str, outcome: str) -> None:
+        """Keep a question the bot could not answer: already masked, with no user id."""
+        with self._lock, self._conn:
+            self._conn.execute("INSERT INTO unanswered (asked_on, lang, outcome, text) VALUES (?, ?, ?, ?)",
+                               (dt.date.today().isoformat(), lang, outcome, text))
+
+    def unanswered_since(self, since: dt.date) -> list[tuple[str, str, str, str]]:
+        """(asked_on, lang, outcome, text) of questions recorded on or after `since`."""
+        with self._lock:
+            return list(self._conn.execute(
+                "SELECT asked_on, lang, outcome, text FROM unanswered WHERE asked_on >= ? ORDER BY id",
+                (since.isoformat(),)))
+
+    def record_feedback(self, entry: str, lang: str, helpful: bool) -> None:
+        column = "helpful" if helpful else "unhelpful"
+        with self._lock, self._conn:
+            self._conn.execute(f"INSERT INTO feedback (entry, lang, {column}) VALUES (?, ?, 1) "
+                               f"ON CONFLICT(entry, lang) DO UPDATE SET {column} = {column} + 1",
+                               (entry, lang))
+
+    def feedback_counts(self) -> list[tuple[str, str, int, int]]:
+        """(entry, lang, helpful, unhelpful), most "no" votes first."""
+        with self._lock:
+            return list(self._conn.execute(
+                "SELECT entry, lang, helpful, unhelpful FROM feedback ORDER BY unhelpful DESC, entry, lang"))
 
     # -- roles --------------------------------------------------------------------------------
 

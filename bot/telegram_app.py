@@ -144,9 +144,10 @@ async def on_added_to_group(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 async def purge_expired(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Scheduled retention: forget message ids past 48 hours and people inactive too long."""
     settings: Settings = context.application.bot_data["settings"]
-    counts = _engine(context).db.purge_expired(dt.timedelta(days=settings.inactive_days))
-    log.info("retention: %(message_ids)d message ids and %(inactive_people)d inactive people deleted",
-             counts)
+    counts = _engine(context).db.purge_expired(dt.timedelta(days=settings.inactive_days),
+                                               dt.timedelta(days=settings.unanswered_days))
+    log.info("retention: %(message_ids)d message ids, %(unanswered_questions)d unanswered questions "
+             "and %(inactive_people)d inactive people deleted", counts)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -154,6 +155,28 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     error = context.error
     log.error("error while handling an update: %s: %s", type(error).__name__,
               error if isinstance(error, TelegramError) else "see traceback", exc_info=error)
+
+
+async def start_watching(application: Application) -> None:
+    """Reload the knowledge base when staff save a file (runs until the bot stops)."""
+    from .reloader import watch_knowledge
+
+    engine: Engine = application.bot_data["engine"]
+    if engine.knowledge_dir is not None:
+        stop = asyncio.Event()
+        application.bot_data["stop_watching"] = stop
+        application.create_task(watch_knowledge(engine, engine.knowledge_dir, stop), name="knowledge-watch")
+
+
+async def stop_watching(application: Application) -> None:
+    stop = application.bot_data.get("stop_watching")
+    if stop is not None:
+        stop.set()
+
+
+async def on_startup(application: Application) -> None:
+    await register_commands(application)
+    await start_watching(application)
 
 
 async def register_commands(application: Application) -> None:
@@ -171,7 +194,8 @@ def build_application(settings: Settings, engine: Engine) -> Application:
                .defaults(Defaults(parse_mode=ParseMode.HTML,
                                   link_preview_options=LinkPreviewOptions(is_disabled=True)))
                .rate_limiter(AIORateLimiter(max_retries=3))
-               .post_init(register_commands))
+               .post_init(on_startup)
+               .post_stop(stop_watching))
     if settings.api_base_url:
         base = settings.api_base_url
         builder = builder.base_url(base).base_file_url(base.rstrip("/").rsplit("/", 1)[0] + "/file/bot")

@@ -1,0 +1,49 @@
+"""Reload the knowledge base while the bot runs, never replacing a good one with a broken one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .knowledge import Issue, load_knowledge
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReloadResult:
+    ok: bool
+    entries: int
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.level == "error"]
+
+
+def reload_knowledge(engine, directory: Path) -> ReloadResult:
+    """Load and index `directory`; swap it into the engine only if it has no errors."""
+    from .engine import Knowledge
+
+    kb, issues = load_knowledge(directory)
+    errors = [i for i in issues if i.level == "error"]
+    if errors:
+        for issue in errors:
+            log.error("knowledge reload refused: %s", issue)
+        log.error("still serving the last good knowledge base (%d entries)", len(engine.knowledge.kb))
+        return ReloadResult(False, len(engine.knowledge.kb), issues)
+    engine.knowledge = Knowledge.build(kb)  # one assignment: a message sees the old or the new
+    log.info("knowledge reloaded: %d entries", len(kb))
+    return ReloadResult(True, len(kb), issues)
+
+
+async def watch_knowledge(engine, directory: Path, stop: asyncio.Event | None = None) -> None:
+    """Reload whenever a YAML file under `directory` changes (debounced by watchfiles)."""
+    from watchfiles import awatch
+
+    async for changes in awatch(directory, stop_event=stop, debounce=500, step=100,
+                                watch_filter=lambda _change, path: path.endswith((".yaml", ".yml"))):
+        log.info("knowledge files changed (%d); reloading", len(changes))
+        await asyncio.to_thread(reload_knowledge, engine, directory)
