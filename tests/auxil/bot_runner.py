@@ -17,16 +17,18 @@ T = TypeVar("T")
 
 
 def run_bot(api: FakeBotAPI, knowledge: Knowledge, database: Path,
-            scenario: Callable[[], Awaitable[T]]) -> T:
-    """Start the bot (long polling) against `api`, run `scenario`, stop the bot cleanly."""
+            scenario: Callable[[], Awaitable[T]], **engine_options) -> T:
+    """Start the bot (long polling) against `api`, run `scenario`, stop the bot cleanly.
+    `engine_options` go to Engine (admin_ids, knowledge_dir)."""
 
     async def main() -> T:
         db = Database(database)
         settings = Settings(token=api.token, api_base_url=api.base_url, database=database)
-        application = build_application(settings, Engine(knowledge, db))
+        application = build_application(settings, Engine(knowledge, db, **engine_options))
         try:
             async with application:
-                await application.post_init(application)
+                await application.post_init(application)   # run_polling would call these two
+                application.post_stop_hook = application.post_stop
                 await application.updater.start_polling(poll_interval=0, timeout=1)
                 await application.start()
                 try:
@@ -34,6 +36,7 @@ def run_bot(api: FakeBotAPI, knowledge: Knowledge, database: Path,
                 finally:
                     await application.updater.stop()
                     await application.stop()
+                    await application.post_stop_hook(application)
         finally:
             db.close()
 
