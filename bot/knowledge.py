@@ -16,7 +16,7 @@ import yaml
 
 from .languages import LANGUAGES
 from .telegram_html import check_html, visible_length
-from .text import normalize
+from .text import normalize_known
 
 CATEGORIES = ("rights", "help", "campaign", "action", "about")
 ENTRY_FIELDS = {"id", "category", "sources", "reviewed", "review_by", "related", "notes", *LANGUAGES}
@@ -275,11 +275,11 @@ def _parse_translation(block, lang: str, add, block_line) -> Translation | None:
         err(f"only {len(questions)} questions: {RECOMMENDED_QUESTIONS} or more help the bot find "
             "this answer", "questions", level="warning")
     for q in questions:
-        if not normalize(q):
+        if not normalize_known(q):
             err(f"the question {q!r} has no words", "questions")
     seen: set[str] = set()
     for q in questions:
-        norm = normalize(q)
+        norm = normalize_known(q)
         if norm and norm in seen:
             err(f"the question {q!r} is written twice", "questions", level="warning")
         seen.add(norm)
@@ -319,7 +319,7 @@ def _cross_checks(kb: KnowledgeBase) -> list[Issue]:
                                     entry.id))
         for lang, tr in entry.translations.items():
             for q in (*tr.questions, tr.title):
-                norm = normalize(q)
+                norm = normalize_known(q)
                 if not norm:
                     continue
                 other = owner.get(norm)

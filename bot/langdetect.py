@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .languages import LANGUAGES
 from .lexicon import GREETINGS, MARKERS, STOP_WORDS, THANKS
-from .text import ABBREVIATIONS, fold, normalize
+from .text import ABBREVIATIONS, fold, normalize, normalize_known
 
 _LETTER_HINTS = {
     "pt": re.compile(r"[ãõçâêô]|ção|ções"),
@@ -36,7 +36,7 @@ class LanguageDetector:
         counts: dict[str, Counter] = {lang: Counter() for lang in LANGUAGES}
         for lang, texts in (texts_by_language or {}).items():
             for text in texts:
-                counts[lang].update(set(normalize(text).split()))
+                counts[lang].update(set(normalize_known(text).split()))
         for lang in LANGUAGES:
             words = set(counts[lang])
             words |= MARKERS[lang] | STOP_WORDS[lang]

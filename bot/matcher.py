@@ -28,7 +28,7 @@ from .knowledge import KnowledgeBase
 from .langdetect import LanguageDetector
 from .languages import LANGUAGES
 from .lexicon import STOP_WORDS
-from .text import expand_abbreviations, normalize
+from .text import expand_abbreviations, normalize, normalize_known
 
 _SNOWBALL = {"en": "english", "pt": "portuguese", "es": "spanish"}
 
@@ -99,6 +99,7 @@ class Matcher:
         texts_by_language: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
         term_entries: dict[str, set[int]] = defaultdict(set)
         self._vocabulary: dict[str, set[str]] = defaultdict(set)  # surface word -> terms
+        term_of: dict[tuple[str, str], str] = {}                   # (lang, word) -> term or ""
         for idx, entry_id in enumerate(self.entry_ids):
             entry = kb.entries[entry_id]
             first = len(self._phrases)
@@ -107,16 +108,21 @@ class Matcher:
                 texts_by_language[lang].extend(phrasings)
                 stops = STOP_WORDS[lang]
                 for phrase in phrasings:
-                    words = expand_abbreviations(normalize(phrase).split(), lang)
+                    words = expand_abbreviations(normalize_known(phrase).split(), lang)
                     self._phrases.append(" ".join(words))
                     self._phrase_owner.append(idx)
                     terms = set()
                     for word in words:
-                        if word in stops or (len(word) < 2 and not word.isdigit()):
-                            continue
-                        term = f"{lang}:{stem(word, lang)}"
-                        self._vocabulary[word].add(term)
-                        terms.add(term)
+                        term = term_of.get((lang, word))
+                        if term is None:   # first time this word is seen in this language
+                            skip = word in stops or (len(word) < 2 and not word.isdigit())
+                            term = "" if skip else f"{lang}:{stem(word, lang)}"
+                            term_of[(lang, word)] = term
+                            if term:
+                                self._vocabulary[word].add(term)
+                        if term:
+                            terms.add(term)
+                    for term in terms:
                         term_entries[term].add(idx)
                     self._phrase_terms.append(frozenset(terms))
             self._entry_phrases.append(range(first, len(self._phrases)))

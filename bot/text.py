@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Zero-width characters, bidi controls and other format characters (Unicode category Cf) are
 # removed; other control characters become spaces.
@@ -80,6 +81,12 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+# Knowledge-base text is normalised by the loader, the matcher and the language detector:
+# cache it so each phrasing is done once. Never used for what people write (no message text
+# is kept in memory beyond its handling).
+normalize_known = lru_cache(maxsize=1 << 19)(normalize)
+
+
 def tokens(text: str) -> list[str]:
     """Normalised word tokens."""
     return normalize(text).split()
@@ -88,6 +95,8 @@ def tokens(text: str) -> list[str]:
 def expand_abbreviations(words: list[str], lang: str) -> list[str]:
     """Replace chat abbreviations of `lang` by the words they stand for."""
     table = ABBREVIATIONS.get(lang, {})
+    if table.keys().isdisjoint(words):
+        return words
     out: list[str] = []
     for word in words:
         out.extend(table.get(word, word).split())
