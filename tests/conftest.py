@@ -38,5 +38,14 @@ def db(tmp_path):
 
 
 @pytest.fixture
+def api():
+    """The stand-in Telegram Bot API on 127.0.0.1, for end-to-end tests."""
+    from auxil.fake_bot_api import FakeBotAPI
+
+    with FakeBotAPI() as server:
+        yield server
+
+
+@pytest.fixture
 def engine(knowledge, db):
     return Engine(knowledge, db)

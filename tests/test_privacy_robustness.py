@@ -13,22 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auxil.bot_runner import buttons_of, run_bot
-from auxil.fake_bot_api import FakeBotAPI
+from auxil.bot_runner import buttons_of, run_bot, sent_to
 
 from bot.storage import Database, StorageError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def api():
-    with FakeBotAPI() as server:
-        yield server
-
-
-def sent_to(chat_id):
-    return lambda c: c.method == "sendMessage" and c.params.get("chat_id") == chat_id and c.ok
 
 
 def message(chat_id, lang="pt", chat_type="private", **content):

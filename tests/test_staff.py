@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from auxil.bot_runner import buttons_of, run_bot
-from auxil.fake_bot_api import FakeBotAPI
+from auxil.bot_runner import buttons_of, run_bot, sent_to
 from auxil.transcript import Conversation
 
 from bot.engine import Engine, Knowledge
@@ -26,11 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN, EDITOR, ORGANIZER, NOBODY = 9001, 9002, 9003, 9004
 
 
-@pytest.fixture
-def api():
-    with FakeBotAPI() as server:
-        yield server
-
 
 @pytest.fixture
 def kb_copy(tmp_path):
@@ -38,9 +32,6 @@ def kb_copy(tmp_path):
     shutil.copytree(ROOT / "knowledge", target)
     return target
 
-
-def sent_to(chat_id):
-    return lambda c: c.method == "sendMessage" and c.params.get("chat_id") == chat_id and c.ok
 
 
 def set_answer(directory: Path, entry_id: str, lang: str, answer: str):

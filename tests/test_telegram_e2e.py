@@ -2,18 +2,9 @@
 on 127.0.0.1, with the real knowledge base and a real SQLite file."""
 
 import pytest
-from auxil.bot_runner import buttons_of, run_bot
-from auxil.fake_bot_api import FakeBotAPI
+from auxil.bot_runner import buttons_of, run_bot, sent_to
 
 
-@pytest.fixture
-def api():
-    with FakeBotAPI() as server:
-        yield server
-
-
-def sent_to(chat_id):
-    return lambda c: c.method == "sendMessage" and c.params.get("chat_id") == chat_id and c.ok
 
 
 def test_first_contact_shows_welcome_and_language_picker(api, knowledge, tmp_path):

@@ -47,3 +47,8 @@ def buttons_of(call) -> list[dict]:
     """The inline buttons of a recorded sendMessage/editMessageText call, flattened."""
     markup = call.params.get("reply_markup") or {}
     return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def sent_to(chat_id):
+    """A predicate for `api.await_call`: a successful sendMessage to this chat."""
+    return lambda c: c.method == "sendMessage" and c.params.get("chat_id") == chat_id and c.ok
