@@ -38,9 +38,10 @@ class Thresholds:
     """Weights and cut-offs, chosen on bench/data/heldout-v1.yaml with bench/quality.py (a grid
     search over weights, then answer/margin), and reported on a fresh held-out set."""
 
-    answer: float = 0.60     # a confident answer needs at least this score ...
-    margin: float = 0.03     # ... and this lead over the next entry; otherwise suggestions.
-    short_margin: float = 0.15  # the lead needed when the question has one or two words
+    answer: float = 0.58     # a confident answer needs at least this score ...
+    margin: float = 0.02     # ... and this lead over the next entry; otherwise suggestions.
+    short_margin: float = 0.10  # the lead needed when the question has one or two words
+    min_answer_evidence: float = 0.30  # ... and this much word evidence for the best entry
     suggest: float = 0.46    # below this: fallback (off-topic questions land here)
     suggest_window: float = 0.20  # suggestions within this distance of the best
     entry_weight: float = 0.3    # weight of the entry-level word score
@@ -244,9 +245,11 @@ class Matcher:
                     for idx in candidates}
         ranking = sorted(((self.entry_ids[i], s) for i, s in combined.items()),
                          key=lambda kv: kv[1], reverse=True)
-        return self._decide(ranking, short=len(query) <= 2)
+        best_evidence = entry_scores.get(max(combined, key=combined.__getitem__), 0.0) if combined else 0.0
+        return self._decide(ranking, short=len(query) <= 2, evidence=best_evidence)
 
-    def _decide(self, ranking: list[tuple[str, float]], short: bool = False) -> MatchResult:
+    def _decide(self, ranking: list[tuple[str, float]], short: bool = False,
+                evidence: float = 1.0) -> MatchResult:
         t = self.thresholds
         if not ranking:
             return MatchResult("none", None, 0.0)
@@ -254,7 +257,7 @@ class Matcher:
         second = ranking[1][1] if len(ranking) > 1 else 0.0
         top = ranking[:5]
         margin = t.short_margin if short else t.margin
-        if best >= t.answer and best - second >= margin:
+        if best >= t.answer and best - second >= margin and evidence >= t.min_answer_evidence:
             return MatchResult("answer", best_id, round(best, 4), [], top)
         if best >= t.suggest:
             floor = max(t.suggest, best - t.suggest_window)
