@@ -139,7 +139,11 @@ class Matcher:
             for pos in positions:
                 for term in self._phrase_terms[pos]:
                     self._phrase_postings[term].setdefault(idx, []).append(pos)
-        self._surface_words = list(self._vocabulary)
+        # surface words by length: a typo candidate must be of a length that can reach the cut-off
+        self._words_by_length: dict[int, list[str]] = defaultdict(list)
+        for word in self._vocabulary:
+            self._words_by_length[len(word)].append(word)
+        self._typo_lists: dict[int, list[str]] = {}   # filled on first use, per word length
         self.detector = LanguageDetector(texts_by_language)
 
     # -- query side -------------------------------------------------------------------------
@@ -159,14 +163,26 @@ class Matcher:
                 if candidate in self._idf:
                     terms[candidate] = 1.0
             if not terms and len(word) >= 4 and not word.isdigit():
-                for surface, score, _ in process.extract(word, self._surface_words, scorer=fuzz.ratio,
-                                                         score_cutoff=t.typo_cutoff, limit=3):
+                for surface, score, _ in process.extract(word, self._typo_candidates(len(word)),
+                                                         scorer=fuzz.ratio, score_cutoff=t.typo_cutoff,
+                                                         limit=3):
                     for term in self._vocabulary[surface]:
                         terms[term] = max(terms.get(term, 0.0), t.typo_discount * score / 100)
             if not terms and all(word in STOP_WORDS[lg] for lg in LANGUAGES):
                 continue
             out.append(terms)
         return out
+
+    def _typo_candidates(self, length: int) -> list[str]:
+        """Vocabulary words whose length allows rapidfuzz's ratio to reach the typo cut-off:
+        ratio = 2*matches/(len1+len2), so only lengths in [c*L/(2-c), L*(2/c-1)] qualify."""
+        cached = self._typo_lists.get(length)
+        if cached is None:
+            c = self.thresholds.typo_cutoff / 100
+            low, high = math.ceil(c * length / (2 - c)), math.floor(length * (2 / c - 1))
+            cached = [w for n in range(low, high + 1) for w in self._words_by_length.get(n, ())]
+            self._typo_lists[length] = cached
+        return cached
 
     def _evidence_total(self, query: list[dict[str, float]]) -> float:
         """The weight of everything the question says (unknown words count against entries).
