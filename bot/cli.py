@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8443, help="webhook port (default 8443)")
     run.add_argument("--listen", default="0.0.0.0", help="webhook listen address")
     run.set_defaults(func=cmd_run)
+
+    from .broadcast import add_cli as add_broadcast_cli   # broadcast send|list|status|resume|cancel
+    add_broadcast_cli(sub)
     return parser
 
 

@@ -24,6 +24,7 @@ class Settings:
     admin_ids: frozenset[int] = frozenset()
     inactive_days: int = 365   # people who have not written for this long are deleted
     unanswered_days: int = 30  # recorded unanswered questions are kept this long
+    broadcast_rate: float = 30.0  # messages per second in total (Telegram's limit; more needs paid broadcasts)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -44,6 +45,7 @@ class Settings:
             admin_ids=frozenset(ids),
             inactive_days=_positive_int(env, "BOT_INACTIVE_DAYS", 365),
             unanswered_days=_positive_int(env, "BOT_UNANSWERED_DAYS", 30),
+            broadcast_rate=_rate(env, "BOT_BROADCAST_RATE", 30.0),
         )
 
     def require_token(self) -> str:
@@ -62,3 +64,17 @@ def _positive_int(env, name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{name} must be a whole number of days (1 or more), not {raw!r}")
     return int(raw)
+
+
+def _rate(env, name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate <= 1000:
+        raise ConfigError(f"{name} is messages per second in total, above 0 and at most 1000 (Telegram "
+                          f"allows 30 without paid broadcasts), not {raw!r}")
+    return rate

@@ -44,6 +44,8 @@ COMMANDS = [
     ("menu", N_("Browse topics")),
     ("emergency", N_("Who to call right now")),
     ("language", N_("Change language")),
+    ("subscribe", N_("Get urgent alerts and campaign news")),
+    ("unsubscribe", N_("Stop alerts and news")),
     ("help", N_("What this bot can do")),
     ("privacy", N_("What the bot keeps about you")),
     ("forget", N_("Delete everything the bot keeps about you")),
@@ -112,6 +114,10 @@ class Engine:
     def handle(self, incoming: Incoming) -> Response:
         """Turn one incoming message or button press into replies."""
         user = self.db.touch_user(incoming.user_id)
+        if incoming.button is None:
+            from . import subscriptions   # someone whose announcements stopped (blocked bot) is back:
+            if subscriptions.comes_back(self, incoming):   # answer, then ask whether to resume (once)
+                return subscriptions.offer_resume(self.handle(incoming))
         if incoming.button is not None:
             action, _sep, shown_in = incoming.button.rpartition("@")
             if not _sep:
@@ -125,6 +131,11 @@ class Engine:
             lang = user.language or from_telegram_code(incoming.language_hint) or DEFAULT_LANGUAGE
             with use_language(lang):
                 return self._on_command(incoming, text, lang, first_contact=user.language is None)
+        from . import composer, subscriptions   # an organizer's announcement text; "stop", "parar"...
+        special = (composer.on_text(self, incoming, user, text)
+                   or subscriptions.on_text(self, incoming, user, text))
+        if special is not None:
+            return special
         named = language_named(text) if text else None
         if named:
             return self._set_language(incoming.user_id, named)
@@ -238,6 +249,12 @@ class Engine:
                 [[button(_("Yes, delete everything"), "f:yes")], [button(_("Cancel"), "f:no")]])], lang)
         if command in STAFF_COMMANDS and self.roles.may(incoming.user_id, STAFF_COMMANDS[command]):
             return Response([self._staff_command(command, text)], lang)
+        if command in ("subscribe", "unsubscribe"):
+            from . import subscriptions
+            return subscriptions.on_command(self, incoming.user_id, command, lang)
+        if command in ("broadcast", "cancel"):   # organizers; everyone else: unknown_command()
+            from . import composer
+            return composer.on_command(self, incoming.user_id, command, lang)
         return Response([self.unknown_command()], lang)
 
     def _staff_command(self, command: str, text: str) -> Reply:
@@ -330,6 +347,12 @@ class Engine:
         if kind == "f" and arg == "no":
             return Response([Reply(escape(_("Nothing was deleted.")), [[self._menu_button()]],
                                    replace=True)], lang)
+        if kind == "s":
+            from . import subscriptions
+            return subscriptions.on_button(self, user_id, arg, lang)
+        if kind == "b":
+            from . import composer
+            return composer.on_button(self, user_id, arg, lang)
         log.info("stale or unknown button pressed")
         return Response([Reply(escape(_("That button is no longer valid. Here is the menu.")),
                                self._category_buttons())], lang)

@@ -59,6 +59,62 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (entry, lang)
     );
     """,
+    # subscriptions (issue 6): who asked for announcements, on which topics, in which language.
+    # Nothing else: no name, no phone. `active` is 0 once Telegram says the bot cannot reach them.
+    """
+    CREATE TABLE subscriptions (
+        chat_id         INTEGER PRIMARY KEY,
+        language        TEXT NOT NULL,     -- the language they were answered in when subscribing
+        topics          TEXT NOT NULL,     -- comma-separated: alerts, news
+        active          INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        inactive_since  TEXT,              -- when Telegram answered "blocked" or "deactivated"
+        resume_asked_at TEXT               -- when they came back and were asked whether to resume
+    );
+    """,
+    # broadcasts (issue 6): each announcement, its texts, and per recipient what happened
+    """
+    CREATE TABLE broadcasts (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic            TEXT NOT NULL,
+        texts            TEXT NOT NULL,    -- JSON: language -> Telegram HTML
+        default_language TEXT NOT NULL,    -- the text for the languages left out
+        composed_by      TEXT NOT NULL,    -- staff: 'telegram:<user id>' or 'cli:<account>'
+        composed_at      TEXT NOT NULL,
+        send_at          TEXT NOT NULL,    -- UTC; the composing time when sent at once
+        status           TEXT NOT NULL CHECK (status IN ('scheduled', 'sending', 'paused', 'done',
+                                                         'cancelled')),
+        started_at       TEXT,
+        finished_at      TEXT,
+        audience         INTEGER,          -- recipients when sending started
+        report_chat      INTEGER,          -- the organizer's chat for progress and the report
+        report_language  TEXT,
+        progress_message INTEGER,
+        lease_owner      TEXT,             -- the process sending it now: 'host:pid:nonce'
+        lease_until      REAL              -- unix time; another process may take over after it
+    );
+    CREATE INDEX broadcasts_by_status ON broadcasts (status, send_at);
+    CREATE TABLE broadcast_recipients (
+        broadcast_id INTEGER NOT NULL REFERENCES broadcasts (id),
+        chat_id      INTEGER NOT NULL,
+        language     TEXT NOT NULL,        -- the language of the copy this person gets
+        state        TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'blocked', 'failed',
+                                                    'skipped', 'unknown')),
+        error        TEXT,                 -- the kind of error only, e.g. 'blocked', 'network'
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        updated_at   TEXT NOT NULL,
+        PRIMARY KEY (broadcast_id, chat_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX broadcast_recipients_by_state ON broadcast_recipients (broadcast_id, state);
+    CREATE TABLE broadcast_drafts (
+        chat_id    INTEGER PRIMARY KEY,    -- the organizer composing it in Telegram
+        topic      TEXT NOT NULL,
+        texts      TEXT NOT NULL,          -- JSON: language -> Telegram HTML
+        awaiting   TEXT,                   -- the language whose text comes next; NULL: previewed
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 ROLES = ("editor", "organizer", "admin")
 
@@ -80,6 +136,63 @@ class User:
     language: str | None
     created_at: str
     last_seen: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    chat_id: int
+    language: str
+    topics: frozenset[str]
+    active: bool
+    created_at: str
+    updated_at: str
+    inactive_since: str | None
+    resume_asked_at: str | None
+
+    @classmethod
+    def from_row(cls, row) -> "Subscription":
+        return cls(row[0], row[1], frozenset(t for t in row[2].split(",") if t), bool(row[3]), *row[4:])
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    id: int
+    topic: str
+    texts: dict[str, str]
+    default_language: str
+    composed_by: str
+    composed_at: str
+    send_at: str
+    status: str
+    started_at: str | None
+    finished_at: str | None
+    audience: int | None
+    report_chat: int | None
+    report_language: str | None
+    progress_message: int | None
+    lease_owner: str | None
+    lease_until: float | None
+
+    @classmethod
+    def from_row(cls, row) -> "Broadcast":
+        import json
+
+        return cls(row[0], row[1], json.loads(row[2]), *row[3:])
+
+
+@dataclass(frozen=True)
+class Draft:
+    chat_id: int
+    topic: str
+    texts: dict[str, str]
+    awaiting: str | None
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row) -> "Draft":
+        import json
+
+        return cls(row[0], row[1], json.loads(row[2]), row[3], row[4])
 
 
 def _now(delta: dt.timedelta = dt.timedelta(0)) -> str:
@@ -197,8 +310,11 @@ class Database:
                                           (_now(-DELETABLE_FOR),)).rowcount
             questions = self._conn.execute("DELETE FROM unanswered WHERE asked_on < ?",
                                            ((dt.date.today() - unanswered_for).isoformat(),)).rowcount
-            stale = [r[0] for r in self._conn.execute("SELECT chat_id FROM users WHERE last_seen < ?",
-                                                      (_now(-inactive_after),))]
+            # an active subscription is an ongoing request to be written to: it is kept (with the
+            # person's row) until they unsubscribe, block the bot or send /forget
+            stale = [r[0] for r in self._conn.execute(
+                "SELECT chat_id FROM users WHERE last_seen < ? AND chat_id NOT IN "
+                "(SELECT chat_id FROM subscriptions WHERE active = 1)", (_now(-inactive_after),))]
         for chat_id in stale:
             self.forget_user(chat_id)
         return {"message_ids": messages, "unanswered_questions": questions, "inactive_people": len(stale)}
@@ -254,3 +370,259 @@ class Database:
     def people_with_roles(self) -> list[tuple[int, str]]:
         with self._lock:
             return list(self._conn.execute("SELECT chat_id, role FROM roles ORDER BY role, chat_id"))
+
+    # -- subscriptions and broadcasts (issue 6) -------------------------------------------------
+    # A subscription is a chat id, a language, topics, an active flag and dates. A broadcast keeps
+    # its texts and, per recipient, a state written before and after each send (see broadcast.py).
+
+    _SUBSCRIPTION = ("SELECT chat_id, language, topics, active, created_at, updated_at, inactive_since, "
+                     "resume_asked_at FROM subscriptions")
+    _BROADCAST = ("SELECT id, topic, texts, default_language, composed_by, composed_at, send_at, status, "
+                  "started_at, finished_at, audience, report_chat, report_language, progress_message, "
+                  "lease_owner, lease_until FROM broadcasts")
+
+    def subscription(self, chat_id: int) -> Subscription | None:
+        with self._lock:
+            row = self._conn.execute(self._SUBSCRIPTION + " WHERE chat_id = ?", (chat_id,)).fetchone()
+        return Subscription.from_row(row) if row else None
+
+    def set_subscription(self, chat_id: int, topics, language: str) -> None:
+        """Subscribe to exactly `topics`, active, in `language`; no topics deletes the row."""
+        joined = ",".join(sorted(set(topics)))
+        now = _now()
+        with self._lock, self._conn:
+            if not joined:
+                self._conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
+                return
+            self._conn.execute(
+                "INSERT INTO subscriptions (chat_id, language, topics, active, created_at, updated_at) "
+                "VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET language = excluded.language, "
+                "topics = excluded.topics, active = 1, updated_at = excluded.updated_at, "
+                "inactive_since = NULL, resume_asked_at = NULL", (chat_id, language, joined, now, now))
+
+    def mark_unreachable(self, chat_id: int) -> None:
+        """Telegram says the person blocked the bot or their account is gone: send nothing more."""
+        now = _now()
+        with self._lock, self._conn:
+            self._conn.execute("UPDATE subscriptions SET active = 0, inactive_since = ?, updated_at = ?, "
+                               "resume_asked_at = NULL WHERE chat_id = ? AND active = 1", (now, now, chat_id))
+
+    def claim_resume_offer(self, chat_id: int) -> bool:
+        """True, once, when someone whose announcements stopped writes again."""
+        with self._lock, self._conn:
+            return self._conn.execute(
+                "UPDATE subscriptions SET resume_asked_at = ? WHERE chat_id = ? AND active = 0 AND "
+                "resume_asked_at IS NULL", (_now(), chat_id)).rowcount == 1
+
+    def audience(self, topic: str) -> dict[str, int]:
+        """Active subscribers to `topic`, by the language they get announcements in (the one they
+        chose with /language, else the one they subscribed in)."""
+        with self._lock:
+            return dict(self._conn.execute(
+                "SELECT COALESCE(u.language, s.language) AS lang, COUNT(*) FROM subscriptions s "
+                "LEFT JOIN users u ON u.chat_id = s.chat_id WHERE s.active = 1 AND "
+                "instr(',' || s.topics || ',', ?) > 0 GROUP BY lang", (f",{topic},",)).fetchall())
+
+    def create_broadcast(self, *, topic: str, texts: dict[str, str], default_language: str,
+                         composed_by: str, send_at: str | None = None, report_chat: int | None = None,
+                         report_language: str | None = None, lease_owner: str | None = None,
+                         lease_until: float | None = None) -> int:
+        """Record a new broadcast, 'scheduled' (for now when `send_at` is None). A process that will
+        send it itself passes its lease, so that no other process starts it first."""
+        import json
+
+        now = _now()
+        with self._lock, self._conn:
+            return self._conn.execute(
+                "INSERT INTO broadcasts (topic, texts, default_language, composed_by, composed_at, send_at, "
+                "status, report_chat, report_language, lease_owner, lease_until) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?, ?)",
+                (topic, json.dumps(texts, ensure_ascii=False, sort_keys=True), default_language,
+                 composed_by, now, send_at or now, report_chat, report_language, lease_owner,
+                 lease_until)).lastrowid
+
+    def broadcast(self, broadcast_id: int) -> Broadcast | None:
+        with self._lock:
+            row = self._conn.execute(self._BROADCAST + " WHERE id = ?", (broadcast_id,)).fetchone()
+        return Broadcast.from_row(row) if row else None
+
+    def broadcasts(self, limit: int = 20) -> list[Broadcast]:
+        with self._lock:
+            rows = self._conn.execute(self._BROADCAST + " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [Broadcast.from_row(r) for r in rows]
+
+    def broadcasts_to_send(self) -> list[Broadcast]:
+        """Scheduled broadcasts that are due and interrupted ones, urgent alerts first."""
+        with self._lock:
+            rows = self._conn.execute(
+                self._BROADCAST + " WHERE (status = 'scheduled' AND send_at <= ?) OR status = 'sending' "
+                "ORDER BY topic != 'alerts', id", (_now(),)).fetchall()
+        return [Broadcast.from_row(r) for r in rows]
+
+    def claim_broadcast(self, broadcast_id: int, owner: str, lease_seconds: float,
+                        take_over: str | None = None) -> bool:
+        """Become the one process sending this broadcast: free, expired, already ours, or held by
+        `take_over` (a holder the caller found dead). One atomic UPDATE, so two processes can't
+        both win."""
+        import time
+
+        now = time.time()
+        with self._lock, self._conn:
+            return self._conn.execute(
+                "UPDATE broadcasts SET lease_owner = ?, lease_until = ? WHERE id = ? AND (lease_owner IS "
+                "NULL OR lease_owner = ? OR lease_until < ? OR lease_owner = ?)",
+                (owner, now + lease_seconds, broadcast_id, owner, now, take_over)).rowcount == 1
+
+    def renew_broadcast(self, broadcast_id: int, owner: str, lease_seconds: float) -> str | None:
+        """Extend our lease; the broadcast's status, or None if another process took it over."""
+        import time
+
+        with self._lock, self._conn:
+            if self._conn.execute("UPDATE broadcasts SET lease_until = ? WHERE id = ? AND lease_owner = ?",
+                                  (time.time() + lease_seconds, broadcast_id, owner)).rowcount != 1:
+                return None
+            return self._conn.execute("SELECT status FROM broadcasts WHERE id = ?",
+                                      (broadcast_id,)).fetchone()[0]
+
+    def release_broadcast(self, broadcast_id: int, owner: str, status: str | None = None) -> None:
+        """Give the lease back, setting the status ('done', 'paused') if given."""
+        with self._lock, self._conn:
+            if status is None:
+                self._conn.execute("UPDATE broadcasts SET lease_owner = NULL, lease_until = NULL "
+                                   "WHERE id = ? AND lease_owner = ?", (broadcast_id, owner))
+            else:
+                finished = _now() if status in ("done", "cancelled") else None
+                self._conn.execute("UPDATE broadcasts SET lease_owner = NULL, lease_until = NULL, status = ?, "
+                                   "finished_at = COALESCE(?, finished_at) WHERE id = ? AND lease_owner = ? "
+                                   "AND status NOT IN ('done', 'cancelled')",
+                                   (status, finished, broadcast_id, owner))
+
+    def start_broadcast(self, broadcast_id: int, owner: str) -> None:
+        """Fix the audience of a scheduled broadcast we hold: one 'pending' row per active
+        subscriber to its topic, with their language; the broadcast becomes 'sending'. Atomic."""
+        now = _now()
+        with self._lock, self._conn:
+            row = self._conn.execute("SELECT topic, status FROM broadcasts WHERE id = ? AND lease_owner = ?",
+                                     (broadcast_id, owner)).fetchone()
+            if row is None or row[1] != "scheduled":
+                return
+            audience = self._conn.execute(
+                "INSERT INTO broadcast_recipients (broadcast_id, chat_id, language, state, updated_at) "
+                "SELECT ?, s.chat_id, COALESCE(u.language, s.language), 'pending', ? FROM subscriptions s "
+                "LEFT JOIN users u ON u.chat_id = s.chat_id WHERE s.active = 1 AND "
+                "instr(',' || s.topics || ',', ?) > 0", (broadcast_id, now, f",{row[0]},")).rowcount
+            self._conn.execute("UPDATE broadcasts SET status = 'sending', started_at = ?, audience = ? "
+                               "WHERE id = ?", (now, audience, broadcast_id))
+
+    def resume_broadcast(self, broadcast_id: int, resend_unknown: bool = False) -> int:
+        """Before sending again after an interruption: recipients left 'sending' (the process
+        stopped during their request, so Telegram may or may not have delivered it) become
+        'unknown' and are not sent again, unless `resend_unknown`. Returns how many were left
+        'sending'. A paused broadcast becomes 'sending' again."""
+        now = _now()
+        with self._lock, self._conn:
+            interrupted = self._conn.execute(
+                "UPDATE broadcast_recipients SET state = 'unknown', error = 'interrupted', updated_at = ? "
+                "WHERE broadcast_id = ? AND state = 'sending'", (now, broadcast_id)).rowcount
+            if resend_unknown:
+                self._conn.execute("UPDATE broadcast_recipients SET state = 'pending', error = NULL, "
+                                   "updated_at = ? WHERE broadcast_id = ? AND state = 'unknown'",
+                                   (now, broadcast_id))
+            self._conn.execute("UPDATE broadcasts SET status = 'sending' WHERE id = ? AND status = 'paused'",
+                               (broadcast_id,))
+        return interrupted
+
+    def pending_recipients(self, broadcast_id: int, after: int | None = None,
+                           limit: int = 500) -> list[tuple[int, str]]:
+        """(chat id, language) of recipients still to send, in chat id order after `after`."""
+        with self._lock:
+            return list(self._conn.execute(
+                "SELECT chat_id, language FROM broadcast_recipients WHERE broadcast_id = ? AND "
+                "state = 'pending' AND chat_id > ? ORDER BY chat_id LIMIT ?",
+                (broadcast_id, after if after is not None else -(2 ** 63), limit)))
+
+    def begin_send(self, broadcast_id: int, chat_id: int, topic: str, owner: str) -> str:
+        """Write 'sending' for one recipient just before the request to Telegram. Returns 'go';
+        'skipped' if they unsubscribed or became unreachable since the audience was fixed; 'gone'
+        if their row was deleted (/forget) or is not pending; 'lost' if another process holds the
+        broadcast now or it was cancelled (then nothing is written)."""
+        now = _now()
+        with self._lock, self._conn:
+            if self._conn.execute("SELECT 1 FROM broadcasts WHERE id = ? AND lease_owner = ? AND "
+                                  "status = 'sending'", (broadcast_id, owner)).fetchone() is None:
+                return "lost"
+            went = self._conn.execute(
+                "UPDATE broadcast_recipients SET state = 'sending', attempts = attempts + 1, updated_at = ? "
+                "WHERE broadcast_id = ? AND chat_id = ? AND state = 'pending' AND EXISTS (SELECT 1 FROM "
+                "subscriptions s WHERE s.chat_id = ? AND s.active = 1 AND instr(',' || s.topics || ',', ?) > 0)",
+                (now, broadcast_id, chat_id, chat_id, f",{topic},")).rowcount
+            if went:
+                return "go"
+            skipped = self._conn.execute(
+                "UPDATE broadcast_recipients SET state = 'skipped', error = 'unsubscribed', updated_at = ? "
+                "WHERE broadcast_id = ? AND chat_id = ? AND state = 'pending'",
+                (now, broadcast_id, chat_id)).rowcount
+            return "skipped" if skipped else "gone"
+
+    def end_send(self, broadcast_id: int, chat_id: int, state: str, error: str | None = None) -> None:
+        """Write what happened to one recipient's message: sent, blocked, failed, unknown, or
+        pending again (Telegram refused it for now: 429, 5xx)."""
+        with self._lock, self._conn:
+            self._conn.execute("UPDATE broadcast_recipients SET state = ?, error = ?, updated_at = ? "
+                               "WHERE broadcast_id = ? AND chat_id = ?",
+                               (state, error, _now(), broadcast_id, chat_id))
+
+    def recipient_counts(self, broadcast_id: int) -> dict[str, int]:
+        """How many recipients are in each state."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT state, COUNT(*) FROM broadcast_recipients WHERE "
+                                           "broadcast_id = ? GROUP BY state", (broadcast_id,)).fetchall())
+
+    def recipient_breakdown(self, broadcast_id: int) -> list[tuple[str, str, str | None, int]]:
+        """(language, state, error kind, count) rows, for `broadcast status`."""
+        with self._lock:
+            return list(self._conn.execute(
+                "SELECT language, state, error, COUNT(*) FROM broadcast_recipients WHERE broadcast_id = ? "
+                "GROUP BY language, state, error ORDER BY language, state, error", (broadcast_id,)))
+
+    def cancel_broadcast(self, broadcast_id: int) -> bool:
+        """Cancel a broadcast that has not finished: recipients not yet sent are skipped. A process
+        sending it stops at its next check (within seconds)."""
+        now = _now()
+        with self._lock, self._conn:
+            if self._conn.execute("UPDATE broadcasts SET status = 'cancelled', finished_at = ? WHERE id = ? "
+                                  "AND status IN ('scheduled', 'sending', 'paused')",
+                                  (now, broadcast_id)).rowcount != 1:
+                return False
+            self._conn.execute("UPDATE broadcast_recipients SET state = 'skipped', error = 'cancelled', "
+                               "updated_at = ? WHERE broadcast_id = ? AND state = 'pending'", (now, broadcast_id))
+            return True
+
+    def set_progress_message(self, broadcast_id: int, message_id: int) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("UPDATE broadcasts SET progress_message = ? WHERE id = ?",
+                               (message_id, broadcast_id))
+
+    def draft(self, chat_id: int, max_age: dt.timedelta = dt.timedelta(hours=1)) -> Draft | None:
+        """The announcement this organizer is composing, unless untouched for `max_age`."""
+        with self._lock:
+            row = self._conn.execute("SELECT chat_id, topic, texts, awaiting, updated_at FROM "
+                                     "broadcast_drafts WHERE chat_id = ? AND updated_at >= ?",
+                                     (chat_id, _now(-max_age))).fetchone()
+        return Draft.from_row(row) if row else None
+
+    def save_draft(self, chat_id: int, topic: str, texts: dict[str, str], awaiting: str | None) -> None:
+        import json
+
+        with self._lock, self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO broadcast_drafts VALUES (?, ?, ?, ?, ?)",
+                               (chat_id, topic, json.dumps(texts, ensure_ascii=False), awaiting, _now()))
+
+    def take_draft(self, chat_id: int, max_age: dt.timedelta = dt.timedelta(hours=1)) -> Draft | None:
+        """Delete the draft and return it (None if there was none): a double press of "Send"
+        creates one broadcast, not two."""
+        with self._lock, self._conn:
+            row = self._conn.execute("DELETE FROM broadcast_drafts WHERE chat_id = ? RETURNING chat_id, "
+                                     "topic, texts, awaiting, updated_at", (chat_id,)).fetchone()
+        return Draft.from_row(row) if row and row[4] >= _now(-max_age) else None
+

@@ -11,10 +11,11 @@ from telegram import (BotCommand, BotCommandScopeDefault, InlineKeyboardButton,
                       InlineKeyboardMarkup, LinkPreviewOptions, Message, Update)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
-from telegram.ext import (AIORateLimiter, Application, CallbackQueryHandler, ChatMemberHandler,
-                          ContextTypes, Defaults, MessageHandler, filters)
+from telegram.ext import (Application, CallbackQueryHandler, ChatMemberHandler, ContextTypes, Defaults,
+                          MessageHandler, filters)
 
 from .config import Settings
+from .delivery import SharedRateLimiter, attach_broadcasts
 from .engine import COMMANDS, Engine, Incoming, Reply, Response
 from .i18n import translate
 from .languages import DEFAULT_LANGUAGE, LANGUAGES, from_telegram_code
@@ -193,7 +194,7 @@ def build_application(settings: Settings, engine: Engine) -> Application:
                .token(settings.require_token())
                .defaults(Defaults(parse_mode=ParseMode.HTML,
                                   link_preview_options=LinkPreviewOptions(is_disabled=True)))
-               .rate_limiter(AIORateLimiter(max_retries=3))
+               .rate_limiter(SharedRateLimiter(settings.broadcast_rate, max_retries=3))
                .post_init(on_startup)
                .post_stop(stop_watching))
     if settings.api_base_url:
@@ -216,4 +217,5 @@ def build_application(settings: Settings, engine: Engine) -> Application:
     if application.job_queue is not None:
         application.job_queue.run_repeating(purge_expired, interval=dt.timedelta(hours=6),
                                              first=dt.timedelta(seconds=30), name="retention")
+    attach_broadcasts(application, settings, engine.db)   # sends, schedules and resumes broadcasts
     return application
