@@ -24,6 +24,7 @@ class Settings:
     admin_ids: frozenset[int] = frozenset()
     inactive_days: int = 365   # people who have not written for this long are deleted
     unanswered_days: int = 30  # recorded unanswered questions are kept this long
+    delivery_days: int = 30    # per-recipient broadcast delivery records are kept this long
     broadcast_rate: float = 30.0  # messages per second in total (Telegram's limit; more needs paid broadcasts)
 
     @classmethod
@@ -45,6 +46,7 @@ class Settings:
             admin_ids=frozenset(ids),
             inactive_days=_positive_int(env, "BOT_INACTIVE_DAYS", 365),
             unanswered_days=_positive_int(env, "BOT_UNANSWERED_DAYS", 30),
+            delivery_days=_positive_int(env, "BOT_DELIVERY_DAYS", 30),
             broadcast_rate=_rate(env, "BOT_BROADCAST_RATE", 30.0),
         )
 

@@ -302,14 +302,21 @@ class Database:
         return found
 
     def purge_expired(self, inactive_after: dt.timedelta,
-                      unanswered_for: dt.timedelta = dt.timedelta(days=30)) -> dict[str, int]:
+                      unanswered_for: dt.timedelta = dt.timedelta(days=30),
+                      deliveries_for: dt.timedelta = dt.timedelta(days=30)) -> dict[str, int]:
         """Retention: message ids past 48 hours, unanswered questions past `unanswered_for`,
-        people inactive longer than `inactive_after`."""
+        per-recipient delivery records of broadcasts finished more than `deliveries_for` ago
+        (the broadcast itself, its texts and totals stay), people inactive longer than
+        `inactive_after`."""
         with self._lock, self._conn:
             messages = self._conn.execute("DELETE FROM recent_messages WHERE at < ?",
                                           (_now(-DELETABLE_FOR),)).rowcount
             questions = self._conn.execute("DELETE FROM unanswered WHERE asked_on < ?",
                                            ((dt.date.today() - unanswered_for).isoformat(),)).rowcount
+            deliveries = self._conn.execute(
+                "DELETE FROM broadcast_recipients WHERE broadcast_id IN (SELECT id FROM broadcasts "
+                "WHERE status IN ('done', 'cancelled') AND finished_at < ?)",
+                (_now(-deliveries_for),)).rowcount
             # an active subscription is an ongoing request to be written to: it is kept (with the
             # person's row) until they unsubscribe, block the bot or send /forget
             stale = [r[0] for r in self._conn.execute(
@@ -317,7 +324,8 @@ class Database:
                 "(SELECT chat_id FROM subscriptions WHERE active = 1)", (_now(-inactive_after),))]
         for chat_id in stale:
             self.forget_user(chat_id)
-        return {"message_ids": messages, "unanswered_questions": questions, "inactive_people": len(stale)}
+        return {"message_ids": messages, "unanswered_questions": questions,
+                "delivery_records": deliveries, "inactive_people": len(stale)}
 
     # -- what staff need ----------------------------------------------------------------------
 

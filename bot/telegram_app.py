@@ -143,12 +143,15 @@ async def on_added_to_group(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 
 async def purge_expired(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Scheduled retention: forget message ids past 48 hours and people inactive too long."""
+    """Scheduled retention: message ids past 48 hours, old unanswered questions and delivery
+    records, people inactive too long."""
     settings: Settings = context.application.bot_data["settings"]
     counts = _engine(context).db.purge_expired(dt.timedelta(days=settings.inactive_days),
-                                               dt.timedelta(days=settings.unanswered_days))
-    log.info("retention: %(message_ids)d message ids, %(unanswered_questions)d unanswered questions "
-             "and %(inactive_people)d inactive people deleted", counts)
+                                               dt.timedelta(days=settings.unanswered_days),
+                                               dt.timedelta(days=settings.delivery_days))
+    log.info("retention: %(message_ids)d message ids, %(unanswered_questions)d unanswered questions, "
+             "%(delivery_records)d delivery records and %(inactive_people)d inactive people deleted",
+             counts)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -256,3 +256,19 @@ def test_lost_network_while_polling_does_not_stop_the_bot(api, knowledge, tmp_pa
     failed_polls = [c for c in api.requests("getUpdates") if c.error_code == 502]
     assert len(failed_polls) == 3
     assert "/menu" in reply.params["text"]
+
+
+def test_retention_purges_old_delivery_records_and_message_ids(db):
+    db.remember_message(77, 1)
+    with sqlite3.connect(db.path) as conn:
+        conn.execute("UPDATE recent_messages SET at = '2020-01-01T00:00:00+00:00'")
+        conn.execute("INSERT INTO broadcasts (topic, texts, default_language, composed_by, composed_at, "
+                     "send_at, status, finished_at) VALUES ('alerts', '{}', 'en', 'cli:test', "
+                     "'2020-01-01', '2020-01-01', 'done', '2020-01-02T00:00:00+00:00')")
+        conn.execute("INSERT INTO broadcast_recipients (broadcast_id, chat_id, language, state, updated_at) "
+                     "VALUES (1, 77, 'en', 'sent', '2020-01-02')")
+    import datetime as dt
+
+    counts = db.purge_expired(dt.timedelta(days=365), dt.timedelta(days=30), dt.timedelta(days=30))
+    assert counts["message_ids"] == 1 and counts["delivery_records"] == 1
+    assert all_rows_mentioning(db.path, 77) == []
