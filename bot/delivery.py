@@ -39,8 +39,9 @@ The same rule covers a request whose answer never came (read timeout, connection
 request was written): 'unknown', not retried. Everything else is retried or final.
 
 Answers to people chatting are never queued behind a broadcast: broadcasts use their own
-connections, and the application's rate limiter (`SharedRateLimiter`) tells the send budget about
-every chat reply so broadcasts slow down to leave room for them within the same total rate.
+connections, the application's rate limiter (`SharedRateLimiter`) tells the send budget about
+every answer so broadcasts slow down to leave room for them within the same total rate, and one
+place in each second is always left free for an answer (`SendBudget.RESERVE`).
 """
 
 from __future__ import annotations
@@ -103,32 +104,54 @@ def holder_is_gone(owner: str) -> bool:
 # -- the rate ---------------------------------------------------------------------------------------
 
 class SendBudget:
-    """Telegram's overall limit for one bot, shared by what sends in this process.
+    """Telegram's overall limit for one bot, shared by everything that sends in this process.
 
-    Broadcast sends wait for their turn (`take`); answers to people chatting never wait: they
-    `spend` a turn, which pushes the broadcast back. Turns are spaced evenly, 3% under the rate,
-    so that network jitter can't bunch 31 messages into one second.
+    Telegram allows about `rate` messages per second in total. Every send is recorded: broadcast
+    sends wait for their turn (`take`); answers to people chatting never wait (`spend`) and count
+    like the others. Two rules make the turns:
+
+    * at most `capacity` sends in any window of `window` seconds, 3% longer than Telegram's
+      second, so network jitter can't bunch one message too many into its second; broadcasts
+      leave one of those sends free (`RESERVE`), so an answer to someone never meets a 429;
+    * broadcast turns are spread evenly over the window (no bursts), catching up on a late turn
+      (timer overshoot) but never banking idle time.
     """
 
     MARGIN = 0.03
+    RESERVE = 1
 
     def __init__(self, rate: float = FREE_RATE, clock: Callable[[], float] = time.monotonic):
         self.rate = rate
-        self.interval = (1 + self.MARGIN) / rate
+        self.capacity = max(1, int(rate))
+        self.window = self.capacity / rate * (1 + self.MARGIN)
+        self.share = max(1, self.capacity - self.RESERVE)      # sends per window for broadcasts
+        self.interval = self.window / self.share
         self._clock = clock
+        self._recent: collections.deque[float] = collections.deque()   # every send in the window
         self._next = 0.0
+        self._paused_until = 0.0
 
     def spend(self) -> None:
-        """Someone else (a chat reply) sends now: the next broadcast turn moves back."""
-        self._next = max(self._next, self._clock()) + self.interval
+        """Someone else (an answer to a person) sends now: it counts, it does not wait."""
+        self._recent.append(self._clock())
 
     def pause(self, seconds: float) -> None:
         """No broadcast turn for `seconds` (Telegram answered 429, or the network is down)."""
-        self._next = max(self._next, self._clock() + seconds)
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def refund(self) -> None:
-        """A turn taken and not used."""
+        """The last turn taken was not used."""
         self._next -= self.interval
+        if self._recent:
+            self._recent.pop()
+
+    def _wait(self, now: float) -> float:
+        while self._recent and self._recent[0] <= now - self.window:
+            self._recent.popleft()
+        wait = max(self._next - now, self._paused_until - now)
+        if len(self._recent) >= self.share:   # a slot frees when enough sends leave the window
+            wait = max(wait, self._recent[len(self._recent) - self.share] + self.window - now)
+        return wait
 
     async def take(self, stop: asyncio.Event | None = None) -> bool:
         """Wait for a turn; False if `stop` was set meanwhile."""
@@ -136,11 +159,12 @@ class SendBudget:
             if stop is not None and stop.is_set():
                 return False
             now = self._clock()
-            if now >= self._next:
-                # keep to the schedule when slightly late (timer overshoot), never bank idle time
+            wait = self._wait(now)
+            if wait <= 0:
                 self._next = (self._next if now - self._next < self.interval else now) + self.interval
+                self._recent.append(now)
                 return True
-            await _sleep(min(self._next - now, 0.25), stop)
+            await _sleep(min(wait, 0.25), stop)
 
 
 class SharedRateLimiter(AIORateLimiter):
