@@ -151,6 +151,22 @@ class Bench:
             "ok": ok,
         }
 
+    def counter(self, marker: str, start_index: int):
+        """A cheap running count of deliveries: it reads only the calls recorded since last time
+        (the stand-in runs in this process: heavy polling here would delay its answers)."""
+        state = {"index": start_index, "sent": 0}
+
+        def count() -> int:
+            calls = self.api.calls       # a copy of the list (references only): fine every 0.2 s
+            for call in calls[state["index"]:]:
+                if (call.method == "sendMessage" and call.ok and call.params.get("chat_id") != ORGANIZER
+                        and marker in call.params.get("text", "")):
+                    state["sent"] += 1
+            state["index"] = len(calls)
+            return state["sent"]
+
+        return count
+
     def in_flight_at_kill(self, broadcast_id: int, got: Counter) -> tuple[int, int]:
         unknown = [r[0] for r in self.sql("SELECT chat_id FROM broadcast_recipients WHERE broadcast_id = ? "
                                           "AND state = 'unknown'", broadcast_id)]
@@ -216,24 +232,24 @@ class Bench:
         next_probe = time.monotonic()
         half = self.users // 2
         started = time.monotonic()
+        count = self.counter("[run-2]", start)
         while True:
-            got = self.measure("[run-2]", start)["sent"]
+            got = count()
             self.progress("sending (bot)", got, self.users, started)
             if got >= half:
                 break
             next_probe = self.probe(probes, next_probe)
-            time.sleep(0.05)
+            time.sleep(0.02 if got >= half - 20 else 0.2)
         bot.send_signal(signal.SIGKILL)
         bot.wait()
         killed_at = time.time()
-        sent_at_kill = self.measure("[run-2]", start)["sent"]
+        sent_at_kill = count()
         print(f"\nkilled the bot (SIGKILL) after {sent_at_kill} sent; starting it again", file=sys.stderr)
         bot = self.start_bot()
         while self.sql("SELECT status FROM broadcasts WHERE id = ?", broadcast_id)[0][0] != "done":
-            got = self.measure("[run-2]", start)["sent"]
-            self.progress("sending (bot, restarted)", got, self.users, started)
+            self.progress("sending (bot, restarted)", count(), self.users, started)
             next_probe = self.probe(probes, next_probe)
-            time.sleep(0.05)
+            time.sleep(0.2)
         time.sleep(1)   # the organizer's report
         self.stop(bot)
         print(file=sys.stderr)
