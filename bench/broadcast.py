@@ -20,8 +20,8 @@ not get it): both must be 0. A kill -9 can catch requests in flight: the bot doe
 again (at-most-once, see bot/delivery.py); they are listed, with whether the stand-in actually got
 them: one it did not get would be counted as a miss.
 
-    python bench/broadcast.py                  # 10,000 subscribers: about 13 minutes at 30/s
-    python bench/broadcast.py --users 1000     # about 1.5 minutes
+    python bench/broadcast.py                  # 10,000 subscribers: about 18 minutes at 30/s
+    python bench/broadcast.py --users 1000     # about 2 minutes
 """
 
 from __future__ import annotations
