@@ -29,10 +29,12 @@ def _load_knowledge_or_exit(directory: Path):
 def _engine(settings: Settings, database: str | Path | None = None):
     from .engine import Engine, Knowledge
     from .i18n import load_catalogs
+    from .matcher import model_cache_for, set_model_cache
     from .storage import Database
 
     load_catalogs()
     kb, _issues = _load_knowledge_or_exit(settings.knowledge_dir)
+    set_model_cache(model_cache_for(settings.database))   # trained models, beside the database
     return Engine(Knowledge.build(kb), Database(database or settings.database), settings.admin_ids,
                   knowledge_dir=settings.knowledge_dir)
 

@@ -25,7 +25,7 @@ from .text import is_blank, normalize
 
 log = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 1000   # longer messages are matched on their beginning
+MAX_QUESTION_CHARS = 1000   # unanswered questions are kept for staff up to this length
 
 CATEGORY_LABELS = {
     "rights": N_("Know your rights"),
@@ -98,6 +98,7 @@ class Knowledge:
 
     @classmethod
     def build(cls, kb: KnowledgeBase) -> "Knowledge":
+        """Train the matcher on `kb` (or take it from the model cache); raises if training fails."""
         return cls(kb, Matcher(kb))
 
 
@@ -172,19 +173,32 @@ class Engine:
             return Response([Reply(_("You're welcome. Take care, and write any time you need help."),
                                    [[self._menu_button()]])], lang)
         knowledge = self.knowledge
-        result = knowledge.matcher.match(text[:MAX_QUESTION_CHARS], detected)
+        result = knowledge.matcher.match(text, detected)
+        kb = knowledge.kb
         if result.outcome == "answer":
-            replies = self._answer(knowledge.kb.entries[result.entry], lang)
+            replies = self._answer(kb.entries[result.entry], lang,
+                                   also=[e for e in result.also if e in kb.entries])
+        elif result.urgent and "emergency-contacts" in kb.entries:
+            replies = self._answer(kb.entries["emergency-contacts"], lang)
+            if result.outcome == "suggest":
+                replies.append(self._suggestions(result.suggestions, lang))
         elif result.outcome == "suggest":
             replies = [self._suggestions(result.suggestions, lang)]
         else:
             replies = [self._fallback()]
+        if result.urgent and result.entry != "emergency-contacts" and replies[0].text.find(
+                contacts.LUCE_HOTLINE) < 0:
+            replies[0].text = "<b>" + self._emergency_line() + "</b>\n\n" + replies[0].text
+        if result.truncated:
+            replies[-1].text += "\n\n<i>" + escape(_(
+                "Your message was very long: I read only its beginning. If I missed your question, "
+                "send it again in a few words.")) + "</i>"
         if stored and detected and detected != stored:
             offer = self._offer_language(detected)
             replies[-1].buttons.append([offer])
         return Response(replies, lang, result)
 
-    def _answer(self, entry: Entry, lang: str) -> list[Reply]:
+    def _answer(self, entry: Entry, lang: str, also: list[str] = ()) -> list[Reply]:
         tr = entry.text(lang)
         text = f"<b>{escape(tr.title)}</b>\n\n{tr.answer}"
         if entry.category in DISCLAIMER_CATEGORIES:
@@ -193,8 +207,9 @@ class Engine:
         kb = self.knowledge.kb
         text += "\n\n" + escape(_("Did this help?"))
         buttons = [[button("👍 " + _("Yes"), f"h:{entry.id}:y"), button("👎 " + _("No"), f"h:{entry.id}:n")]]
+        buttons += [[button("➕ " + kb.entries[a].text(lang).title, f"a:{a}")] for a in also]
         buttons += [[button(kb.entries[r].text(lang).title, f"a:{r}")] for r in entry.related
-                    if r in kb.entries]
+                    if r in kb.entries and r not in also]
         buttons.append([self._menu_button()])
         return [Reply(text, buttons)]
 
@@ -227,8 +242,14 @@ class Engine:
                                "Massachusetts and where to get help, in English, Português, Español "
                                "and Kreyòl. Write your question in your own words, for example: "
                                "\"What do I do if ICE comes to my door?\"")) + "\n\n" + escape(_(
-                "I give information, not legal advice. I do not keep your messages.")) + \
-                "\n\n" + self._emergency_line()
+                "I give information, not legal advice.")) + "\n\n" + escape(_(
+                "⚠️ Do not send your full name, A-number, address or how you entered the U.S. "
+                "This chat is not end-to-end encrypted: Telegram stores it on its servers, and "
+                "the people who run this bot receive your messages. I keep no log of our "
+                "conversation. Only questions I cannot answer are saved, for 30 days, with phone "
+                "numbers, A-numbers and emails hidden and no link to you, so staff can improve "
+                "the answers. "
+                "More: /privacy")) + "\n\n" + self._emergency_line()
             if first_contact:
                 return Response([Reply(welcome), self._language_picker()], lang)
             return Response([Reply(welcome, self._category_buttons())], lang)
@@ -368,10 +389,12 @@ class Engine:
         return Response([Reply(text)], lang, delete_messages=recent, forgotten=True)
 
     def group_notice(self, lang: str, bot_username: str) -> Reply:
-        """What the bot says before leaving a group: it only talks in private, for privacy."""
+        """What the bot says before leaving a group: it answers one-to-one only, so no group sees
+        anyone's questions."""
         with use_language(lang):
-            return Reply(escape(_("To protect everyone's privacy, I only answer in private chats. "
-                                  "Write to me directly: @{username}", username=bot_username)))
+            return Reply(escape(_("I only answer one-to-one, not in groups, so that others in a "
+                                  "group don't see what people ask. Write to me directly: "
+                                  "@{username}", username=bot_username)))
 
     def _set_language(self, user_id: int, lang: str) -> Response:
         self.db.set_language(user_id, lang)

@@ -16,15 +16,20 @@ import yaml
 
 from .languages import LANGUAGES
 from .telegram_html import check_html, visible_length
+from .nlu.segments import is_situation, sentence_count
 from .text import normalize_known
 
 CATEGORIES = ("rights", "help", "campaign", "action", "about")
 ENTRY_FIELDS = {"id", "category", "sources", "reviewed", "review_by", "related", "notes", *LANGUAGES}
 REQUIRED_ENTRY_FIELDS = ("id", "category", "sources", "reviewed")
-LANGUAGE_FIELDS = {"title", "questions", "keywords", "answer", "translated_from"}
+LANGUAGE_FIELDS = {"title", "questions", "examples", "keywords", "answer", "translated_from"}
 REQUIRED_LANGUAGE_FIELDS = ("title", "questions", "answer")
 MIN_QUESTIONS = 3           # fewer is an error: the entry cannot be found
 RECOMMENDED_QUESTIONS = 8   # fewer is a warning
+# Training floor for the matcher (questions + examples, per language): below it, a warning.
+MIN_PHRASINGS = 40
+MIN_SITUATIONS = 20         # of which phrasings that describe a situation (see is_situation)
+MIN_LONG = 5                # of which messages of two sentences or more
 MAX_TITLE = 40
 MAX_ANSWER = 3500           # leaves room for the footer within Telegram's 4,096
 LONG_ANSWER = 1500          # longer is a warning: people read this on a phone
@@ -58,6 +63,12 @@ class Translation:
     keywords: tuple[str, ...]
     answer: str
     translated_from: str | None = None
+    examples: tuple[str, ...] = ()   # more ways people write it (situations, long messages)
+
+    @property
+    def phrasings(self) -> tuple[str, ...]:
+        """Everything the matcher learns this language of the entry from."""
+        return (*self.questions, *self.examples)
 
 
 @dataclass(frozen=True)
@@ -274,15 +285,30 @@ def _parse_translation(block, lang: str, add, block_line) -> Translation | None:
     elif questions and len(questions) < RECOMMENDED_QUESTIONS:
         err(f"only {len(questions)} questions: {RECOMMENDED_QUESTIONS} or more help the bot find "
             "this answer", "questions", level="warning")
-    for q in questions:
-        if not normalize_known(q):
-            err(f"the question {q!r} has no words", "questions")
+    examples = block.get("examples") or []
+    if not isinstance(examples, list) or not all(isinstance(q, (str, int, float)) for q in examples):
+        err("examples must be a list, one message per line starting with '- '", "examples")
+        examples = []
+    examples = [str(q) for q in examples]
     seen: set[str] = set()
-    for q in questions:
-        norm = normalize_known(q)
-        if norm and norm in seen:
-            err(f"the question {q!r} is written twice", "questions", level="warning")
-        seen.add(norm)
+    for key, items in (("questions", questions), ("examples", examples)):
+        for q in items:
+            norm = normalize_known(q)
+            if not norm:
+                err(f"the {key[:-1]} {q!r} has no words", key)
+            elif norm in seen:
+                err(f"{q!r} is written twice", key, level="warning")
+            seen.add(norm)
+    if questions:
+        phrasings = [*questions, *examples]
+        situations = sum(1 for q in phrasings if is_situation(q))
+        long = sum(1 for q in phrasings if sentence_count(q) >= 2)
+        if (len(phrasings) < MIN_PHRASINGS or situations < MIN_SITUATIONS or long < MIN_LONG):
+            err(f"{len(phrasings)} phrasings ({situations} describe a situation, {long} are long "
+                f"messages): the matcher learns best from at least {MIN_PHRASINGS}, of which "
+                f"{MIN_SITUATIONS} situations told in the first person and {MIN_LONG} messages of "
+                "2-4 sentences; add them under examples:", "examples" if examples else "questions",
+                level="warning")
     keywords = block.get("keywords") or []
     if not isinstance(keywords, list):
         err("keywords must be a list", "keywords")
@@ -304,7 +330,7 @@ def _parse_translation(block, lang: str, add, block_line) -> Translation | None:
     if not ok:
         return None
     return Translation(str(title), tuple(questions), tuple(str(k) for k in keywords), answer,
-                       str(translated_from) if translated_from else None)
+                       str(translated_from) if translated_from else None, tuple(examples))
 
 
 def _cross_checks(kb: KnowledgeBase) -> list[Issue]:
@@ -318,7 +344,7 @@ def _cross_checks(kb: KnowledgeBase) -> list[Issue]:
                                     f"related: '{rel_id}' is not an entry id; its button is left out",
                                     entry.id))
         for lang, tr in entry.translations.items():
-            for q in (*tr.questions, tr.title):
+            for q in (*tr.phrasings, tr.title):
                 norm = normalize_known(q)
                 if not norm:
                     continue
@@ -342,6 +368,7 @@ def kb_to_json(kb: KnowledgeBase) -> list[dict]:
                 "related": list(entry.related)}
         for lang, tr in entry.translations.items():
             item[lang] = {"title": tr.title, "questions": list(tr.questions),
-                          "keywords": list(tr.keywords), "answer": tr.answer}
+                          "examples": list(tr.examples), "keywords": list(tr.keywords),
+                          "answer": tr.answer}
         out.append(item)
     return out

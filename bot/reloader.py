@@ -34,7 +34,15 @@ def reload_knowledge(engine, directory: Path) -> ReloadResult:
             log.error("knowledge reload refused: %s", issue)
         log.error("still serving the last good knowledge base (%d entries)", len(engine.knowledge.kb))
         return ReloadResult(False, len(engine.knowledge.kb), issues)
-    engine.knowledge = Knowledge.build(kb)  # one assignment: a message sees the old or the new
+    try:
+        knowledge = Knowledge.build(kb)
+    except Exception as exc:   # training failed: keep answering with the model that works
+        log.exception("knowledge reload refused: training the matcher failed (%s); still serving "
+                      "the last good knowledge base (%d entries)", type(exc).__name__, len(engine.knowledge.kb))
+        issue = Issue("error", str(directory), None, f"training the matcher failed ({type(exc).__name__}); "
+                      "nothing changed. Run python main.py kb check, and tell the developers if it passes")
+        return ReloadResult(False, len(engine.knowledge.kb), [*issues, issue])
+    engine.knowledge = knowledge  # one assignment: a message sees the old or the new
     log.info("knowledge reloaded: %d entries", len(kb))
     return ReloadResult(True, len(kb), issues)
 

@@ -1,0 +1,95 @@
+"""Messages that signal danger now ("help", "socorro", "ICE is here", "they are taking my husband").
+
+Such a message must get the rapid response hotline and 911 in the first reply, whatever else it
+matched, in any language and with typos. A lexicon does this more dependably than a model: a
+missed cry for help is far worse than a hotline shown once too often. Three kinds of evidence,
+in bot/nlu/data/urgent-<lang>.txt:
+
+- `phrase:` lines: enough anywhere in a message ("they are taking", "ice is here", "me llevan").
+- `cry:` lines: a call for help ("help", "socorro", "anmwe"): enough in a short message, in
+  capitals (HELP) or with "!" in a message of a few lines, not in "how can I help the campaign".
+- `agents:` and `now:` lines: agents named together with "now/here" in a short message
+  ("ice outside rn", "la migra esta aqui").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from ..languages import LANGUAGES
+from ..text import normalize
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SHORT = 6          # words: a cry alone in a message this short is urgent
+CLOSE = 8          # words: agents and "now" this close together in a short message
+TYPO_SCORE = 84    # rapidfuzz ratio for a single word to count as a typo of a lexicon word
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    phrases: tuple[str, ...]
+    cries: frozenset[str]        # single words or short phrases
+    agents: frozenset[str]
+    now: tuple[str, ...]
+
+
+@lru_cache(maxsize=None)
+def lexicon() -> Lexicon:
+    kinds: dict[str, set[str]] = {"phrase": set(), "cry": set(), "agents": set(), "now": set()}
+    for lang in LANGUAGES:
+        path = DATA_DIR / f"urgent-{lang}.txt"
+        if not path.is_file():
+            continue
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            kind, sep, value = raw.partition(":")
+            if not sep or raw.startswith("#") or kind.strip() not in kinds:
+                continue
+            norm = normalize(value)
+            if norm:
+                kinds[kind.strip()].add(norm)
+    return Lexicon(tuple(sorted(kinds["phrase"], key=len, reverse=True)), frozenset(kinds["cry"]),
+                   frozenset(kinds["agents"]), tuple(sorted(kinds["now"])))
+
+
+def _has_phrase(padded: str, phrase: str) -> bool:
+    return f" {phrase} " in padded
+
+
+def _fuzzy_word(word: str, choices: frozenset[str]) -> bool:
+    if word in choices:
+        return True
+    if len(word) < 4:
+        return False
+    singles = [c for c in choices if " " not in c and abs(len(c) - len(word)) <= 2 and len(c) >= 4]
+    return bool(process.extractOne(word, singles, scorer=fuzz.ratio, score_cutoff=TYPO_SCORE)) if singles else False
+
+
+def is_urgent(text: str) -> bool:
+    lex = lexicon()
+    norm = normalize(text)
+    if not norm:
+        return False
+    words = norm.split()
+    padded = f" {norm} "
+    if any(_has_phrase(padded, p) for p in lex.phrases):
+        return True
+    loud = len(words) <= SHORT or (len(words) <= 15 and "!" in text)
+    capitals = {normalize(w) for w in re.findall(r"\b[^\W\d_]{3,}\b", text) if w.isupper()}
+    for i, word in enumerate(words):
+        pair = " ".join(words[i:i + 2])
+        if (pair in lex.cries or _fuzzy_word(word, lex.cries)) and (loud or word in capitals):
+            return True
+    if len(words) <= 25:
+        agent_at = [i for i, w in enumerate(words) if w in lex.agents or _fuzzy_word(w, lex.agents)]
+        if agent_at:
+            for phrase in lex.now:
+                for m in re.finditer(rf"(?<= ){re.escape(phrase)}(?= )", padded):
+                    at = padded[:m.start()].count(" ") - 1
+                    if any(abs(at - a) <= CLOSE for a in agent_at):
+                        return True
+    return False
