@@ -9,11 +9,12 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from auxil.bot_runner import buttons_of, run_bot, sent_to
+from auxil.bot_runner import BotProcess, buttons_of, run_bot, sent_to
 
 from bot.storage import Database, StorageError
 
@@ -75,8 +76,8 @@ def test_group_chats_get_a_notice_and_the_bot_leaves(api, knowledge, tmp_path):
 
     run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
     notices = {c.params["chat_id"]: c.params["text"] for c in api.requests("sendMessage")}
-    assert "solo respondo en chats privados" in notices[-3001]
-    assert "nan konvèsasyon prive" in notices[-3002]
+    assert "Solo respondo en chats individuales" in notices[-3001]
+    assert "pa reponn nan gwoup" in notices[-3002]
     assert {c.params["chat_id"] for c in api.requests("leaveChat")} == {-3001, -3002}
 
 
@@ -208,42 +209,75 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_webhook_checks_telegrams_secret_token(api, knowledge, tmp_path):
-    from bot.config import Settings
-    from bot.engine import Engine
-    from bot.telegram_app import build_application
+HELP_START = "I answer questions about immigrants' rights in Massachusetts"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
-    port, secret = _free_port(), "s3cret-token-for-tests"
-    update = {"update_id": 1, "message": message(2501, lang="en", text="/help")["message"]}
 
-    async def main():
-        db = Database(tmp_path / "bot.sqlite3")
-        app = build_application(Settings(token=api.token, api_base_url=api.base_url), Engine(knowledge, db))
-        async with app:
-            await app.updater.start_webhook(listen="127.0.0.1", port=port, url_path="telegram",
-                                            secret_token=secret, webhook_url=f"https://example.org/telegram")
-            await app.start()
-            try:
-                async with httpx.AsyncClient() as client:
-                    url = f"http://127.0.0.1:{port}/telegram"
-                    no_secret = await client.post(url, json=update)
-                    wrong = await client.post(url, json=update,
-                                              headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
-                    right = await client.post(url, json=update,
-                                              headers={"X-Telegram-Bot-Api-Secret-Token": secret})
-                    reply = await api.await_call(sent_to(2501))
-            finally:
-                await app.updater.stop()
-                await app.stop()
-        db.close()
-        return no_secret, wrong, right, reply
+def is_help_reply(call, lang_hint="en"):
+    """The English /help reply: its text and its one button, the menu."""
+    return (call.params["text"].startswith(HELP_START) and "/subscribe" in call.params["text"]
+            and buttons_of(call) == [{"text": "☰ Menu", "callback_data": "m@en"}])
 
-    no_secret, wrong, right, reply = asyncio.run(main())
-    assert no_secret.status_code == 403 and wrong.status_code == 403
-    assert "/menu" not in no_secret.text + wrong.text
-    assert right.status_code == 200 and "/menu" in reply.params["text"]
-    assert api.requests("setWebhook")[-1].params["secret_token"] == secret
-    assert len(api.requests("sendMessage")) == 1
+
+def post_update(port, update, secret=None, timeout=60.0):
+    """POST an update to the bot's webhook as Telegram does, waiting for the server to listen."""
+    headers = {SECRET_HEADER: secret} if secret is not None else {}
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.post(f"http://127.0.0.1:{port}/telegram", json=update, headers=headers, timeout=10)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def help_update(update_id, chat_id):
+    return {"update_id": update_id, "message": message(chat_id, lang="en", text="/help",
+                                                        entities=[{"type": "bot_command", "offset": 0,
+                                                                   "length": 5}])["message"]}
+
+
+def test_run_with_a_webhook_answers_only_updates_with_telegrams_secret(api, tmp_path):
+    """`python main.py run --webhook-url ...`, as deployed: it gives Telegram a secret with
+    setWebhook and answers 403 to a POST without it or with another one (anybody who finds the
+    URL could otherwise make the bot write to anyone, or read its answers)."""
+    port, secret = _free_port(), "s3cret-token-for-tests_0123456789"
+    with BotProcess(api, tmp_path / "bot.sqlite3", "--webhook-url", "https://example.org/", "--port",
+                    str(port), "--listen", "127.0.0.1", env={"TELEGRAM_WEBHOOK_SECRET": secret}) as bot:
+        registered = bot.wait_for("setWebhook")
+        no_secret = post_update(port, help_update(1, 2501))
+        wrong = post_update(port, help_update(2, 2501), secret="guess")
+        right = post_update(port, help_update(3, 2502), secret=secret)
+        reply = bot.wait_for(sent_to(2502))
+        right_again = post_update(port, help_update(4, 2503), secret=secret)   # a marker: all before it is handled
+        bot.wait_for(sent_to(2503))
+        status = bot.stop()
+    assert (no_secret.status_code, wrong.status_code) == (403, 403)
+    assert (right.status_code, right_again.status_code) == (200, 200)
+    assert registered.params["url"] == "https://example.org/telegram"
+    assert registered.params.get("secret_token") == secret
+    assert is_help_reply(reply)
+    assert api.sent_texts(2501) == []                   # the refused updates were never handled
+    assert status == 0 and bot.failures() == [], bot.log()
+
+
+def test_run_with_a_webhook_makes_up_a_secret_when_none_is_set(api, tmp_path):
+    """Without TELEGRAM_WEBHOOK_SECRET, `run` draws a random secret at start: still nothing is
+    answered without it."""
+    port = _free_port()
+    with BotProcess(api, tmp_path / "bot.sqlite3", "--webhook-url", "https://example.org", "--port",
+                    str(port), "--listen", "127.0.0.1") as bot:
+        secret = bot.wait_for("setWebhook").params.get("secret_token") or ""
+        no_secret = post_update(port, help_update(1, 2511))
+        empty = post_update(port, help_update(2, 2511), secret="")
+        right = post_update(port, help_update(3, 2512), secret=secret)
+        reply = bot.wait_for(sent_to(2512))
+        status = bot.stop()
+    assert (no_secret.status_code, empty.status_code, right.status_code) == (403, 403, 200)
+    assert len(secret) >= 32                            # random, not guessable
+    assert is_help_reply(reply) and api.sent_texts(2511) == []
+    assert status == 0 and bot.failures() == [], bot.log()
 
 
 def test_lost_network_while_polling_does_not_stop_the_bot(api, knowledge, tmp_path):
