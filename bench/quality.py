@@ -1,46 +1,45 @@
-"""Routing-quality and speed benchmark for the bot's matcher, against two simple baselines.
+"""Answer-quality and speed benchmark for the bot's matcher, against four baselines.
 
-What it measures, per language (en, pt, es, ht) and overall, on a held-out set of phone-style
-questions (bench/data/heldout-v1.yaml: a list of {lang, text, expect}, where expect is the entry id
-that should answer, or null for an out-of-scope question):
+It runs on the current reporting set, bench/data/heldout-v5.yaml (a list of {lang, style, text,
+expect, urgent}: expect is the entry that should answer, or none for an off-topic question; style
+is plain, short, situation, long, adjacent or unrelated), written by someone who never read the
+knowledge base. v1-v4 were used for tuning and are spent (bench/tune.py works on those). Once v5
+has been used to tune anything, it is spent too: write a v6.
 
-1. in-scope top-1 accuracy: `Engine.ask(text)` gives outcome "answer" with the expected entry.
-   Also "found": answered correctly, or the expected entry is among the "did you mean" suggestions.
-2. out-of-scope rejection: an expect-null question does NOT get a confident answer.
-3. language detection: `Engine.detect_language(text)` equals the question's language.
-4. robustness: top-1 accuracy on accent-stripped copies (combining marks removed after NFKD) and on
-   one-typo copies (one deletion, insertion, substitution or transposition of a letter in one word
-   of 4+ letters, drawn from random.Random(TYPO_SEED + question index): deterministic, hash-free).
-5. speed: per-question wall time of `Engine.ask` (in process, after a warm-up pass), median and p99.
+Per language and per style:
+1. top-1: `Engine.ask(text)` answers confidently with the expected entry.
+2. found: answered right, or the expected entry is the first "did you mean" suggestion.
+3. confidently wrong: a confident answer with another entry (share of in-scope questions).
+4. off-topic rejection: no confident answer; for an immigration-adjacent question the entry
+   other-immigration-questions ("we can't answer that here, ask these people") also counts.
+5. robustness: top-1 on accent-stripped copies (NFKD, combining marks removed) and on one-typo
+   copies (one edit in one word of 4+ letters, from random.Random(TYPO_SEED + index)).
+6. urgency: the share of urgent messages whose FIRST reply holds the rapid response hotline.
+7. speed: per-question wall time of `Engine.ask` in process after a warm-up (median, p99);
+   training time of the model (no cache) and its memory.
 
-Baselines over the same knowledge base, with the same metrics (except language detection):
-- rapidfuzz: `process.extractOne(query, phrasings, scorer=fuzz.WRatio)` over every question, title
-  and keyword of every entry in every language, raw text; a score below a cutoff is a rejection.
-- BM25 (rank_bm25.BM25Okapi): one document per entry (all its phrasings, all languages), tokens
-  `bot.text.normalize(t).split()`; top-1 = best-scoring entry; a top score below a cutoff rejects.
-Each baseline's cutoff is the one that maximises mean(in-scope top-1, rejection) on this same
-held-out data: tuned on the test set, which is generous to the baselines.
+Baselines over the same knowledge base and questions (cut-offs tuned on this same set to maximise
+mean(top-1, rejection), which is generous to them): rapidfuzz WRatio over every phrasing; BM25
+(rank_bm25) with one document per entry; the logistic regression alone (the matcher's own linear
+ranker, argmax with a probability cut-off); and the old hand-weighted matcher (bench/baselines/).
 
-Speed at scale (skip with --no-scale): a synthetic knowledge base of N entries x 4 languages
-(the real entries plus clones "<id>-syn-<k>" whose questions are word-shuffled, have one word
-replaced by a pseudo-word from a fixed pool of SYNTH_VOCABULARY words, and carry a unique per-entry
-token so that no phrasing is shared between entries) is written as YAML into a temporary directory
-in the knowledge/ layout, then timed: load (load_knowledge), index (Knowledge.build), and
-per-question `Engine.ask` over the held-out questions.
+Speed at scale (skip with --no-scale): a synthetic knowledge base of N entries x 4 languages (the
+real entries plus clones with word-shuffled phrasings, one pseudo-word and a unique token each),
+loaded, trained, and timed.
 
-Run from the repository root, in the project's venv:
-
-    python bench/quality.py                       # everything, 2,000-entry scale test
-    python bench/quality.py --no-scale --verbose  # quality only, with the confusion listing
-    python bench/quality.py --data bench/data/heldout-v2.yaml --json out.json
+    python bench/quality.py                       # everything, on the current reporting set
+    python bench/quality.py --no-scale --verbose  # quality only, with the wrong answers listed
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import math
+import os
+import pickle
 import random
 import re
 import statistics
@@ -55,7 +54,12 @@ import yaml
 from rank_bm25 import BM25Okapi
 from rapidfuzz import fuzz, process
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # bench/baselines
+
+from bot.contacts import LUCE_HOTLINE
 from bot.engine import Engine, Knowledge
+from bot.matcher import set_model_cache
+from bot.nlu.model import ModelCache
 from bot.i18n import load_catalogs
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.languages import LANGUAGES
@@ -63,7 +67,8 @@ from bot.storage import Database
 from bot.text import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT / "bench" / "data" / "heldout-v1.yaml"
+CURRENT_SET = "heldout-v5.yaml"      # the reporting set; v1-v4 are spent
+DEFAULT_DATA = ROOT / "bench" / "data" / CURRENT_SET
 DEFAULT_KNOWLEDGE = ROOT / "knowledge"
 
 TYPO_SEED = 20_240_917          # per question: random.Random(TYPO_SEED + index)
@@ -72,18 +77,19 @@ SYNTH_VOCABULARY = 20_000       # pseudo-words the synthetic entries draw from
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 # Targets: (metric key, comparison, threshold, shown as)
-TARGETS = {
+TARGETS = {            # at least, per language (wrong: at most)
     "top1": 0.92,
-    "accent": 0.88,
-    "typo": 0.88,
-    "rejection": 0.90,
+    "rejection": 0.95,
+    "urgency": 1.0,
     "langdetect": 0.97,
 }
+MAX_WRONG = 0.03
+LONG_TOP1 = 0.85       # top-1 on long messages, all languages
+ROBUST_GAP = 0.03      # accent-stripped and one-typo top-1 within this of the original
 SPEED_TARGETS = {
-    "real_median_ms": 2.0,
-    "real_p99_ms": 10.0,
-    "scale_load_index_s": 3.0,
-    "scale_p99_ms": 50.0,
+    "real_p99_ms": 30.0,
+    "train_s": 10.0,
+    "scale_train_s": 120.0,
 }
 SCALE_TARGET_ENTRIES = 2000
 GROUPS = (*LANGUAGES, "all")
@@ -97,6 +103,8 @@ class Question:
     lang: str
     text: str
     expect: str | None
+    style: str = "any"
+    urgent: bool = False
 
     @property
     def in_scope(self) -> bool:
@@ -113,7 +121,8 @@ def load_questions(path: Path) -> list[Question]:
         if lang not in LANGUAGES or not isinstance(text, str) or not text.strip():
             raise SystemExit(f"{path}: item {i + 1} needs lang in {LANGUAGES} and a text: {item!r}")
         expect = item.get("expect")
-        out.append(Question(i, lang, text, str(expect) if expect is not None else None))
+        expect = None if expect in (None, "none") else str(expect)
+        out.append(Question(i, lang, text, expect, str(item.get("style") or "any"), bool(item.get("urgent"))))
     return out
 
 
@@ -168,30 +177,44 @@ class Prediction:
     candidate: str | None = None       # best-ranked entry even when not answered
     outcome: str = "answer"
     suggestions: list[str] = field(default_factory=list)
+    hotline_first: bool = False        # the first reply holds the rapid response hotline
 
 
 def rate(hits: int, n: int) -> dict:
     return {"hits": hits, "n": n, "rate": hits / n if n else None}
 
 
+OTHER_QUESTIONS = "other-immigration-questions"
+STYLES = ("plain", "short", "situation", "long", "adjacent", "unrelated")
+
+
+def rejected(q: Question, p: Prediction) -> bool:
+    return p.answer is None or (q.style == "adjacent" and p.answer == OTHER_QUESTIONS)
+
+
 def quality_metrics(questions: list[Question], preds: dict[str, list[Prediction]],
                     detected: list[str | None] | None = None) -> dict[str, dict[str, dict]]:
-    """metric -> group (en/pt/es/ht/all) -> {hits, n, rate}."""
+    """metric -> group (en/pt/es/ht/all, style:<style>) -> {hits, n, rate}."""
     metrics: dict[str, dict[str, dict]] = {}
+    groups = [*GROUPS, *(f"style:{st}" for st in STYLES)]
 
     def over(name, keep, hit):
         metrics[name] = {}
-        for group in GROUPS:
-            sel = [q for q in questions if keep(q) and (group == "all" or q.lang == group)]
+        for group in groups:
+            sel = [q for q in questions if keep(q) and (
+                group == "all" or q.lang == group or group == f"style:{q.style}")]
             metrics[name][group] = rate(sum(1 for q in sel if hit(q)), len(sel))
 
     orig, accent, typo = preds["orig"], preds["accent"], preds["typo"]
     over("top1", lambda q: q.in_scope, lambda q: orig[q.index].answer == q.expect)
     over("found", lambda q: q.in_scope,
-         lambda q: orig[q.index].answer == q.expect or q.expect in orig[q.index].suggestions)
-    over("rejection", lambda q: not q.in_scope, lambda q: orig[q.index].answer is None)
+         lambda q: orig[q.index].answer == q.expect or q.expect in orig[q.index].suggestions[:1])
+    over("wrong", lambda q: q.in_scope,
+         lambda q: orig[q.index].answer is not None and orig[q.index].answer != q.expect)
+    over("rejection", lambda q: not q.in_scope, lambda q: rejected(q, orig[q.index]))
     over("accent", lambda q: q.in_scope, lambda q: accent[q.index].answer == q.expect)
     over("typo", lambda q: q.in_scope, lambda q: typo[q.index].answer == q.expect)
+    over("urgency", lambda q: q.urgent, lambda q: orig[q.index].hotline_first)
     if detected is not None:
         over("langdetect", lambda q: True, lambda q: detected[q.index] == q.lang)
     return metrics
@@ -210,19 +233,42 @@ def percentile(values: list[float], p: float) -> float:
 
 # -- our engine --------------------------------------------------------------------------------
 
-def make_engine(kb: KnowledgeBase) -> Engine:
-    return Engine(Knowledge.build(kb), Database(":memory:"))
+def rss_mb() -> float:
+    """This process's resident memory (Linux /proc), in MB."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def make_engine(kb: KnowledgeBase) -> tuple[Engine, dict]:
+    """The engine, its model trained from scratch (no cache): with training time and memory."""
+    set_model_cache(ModelCache())
+    gc.collect()
+    before = rss_mb()
+    t0 = time.perf_counter()
+    knowledge = Knowledge.build(kb)
+    train_s = time.perf_counter() - t0
+    gc.collect()
+    model = knowledge.matcher.model
+    return Engine(knowledge, Database(":memory:")), {
+        "train_s": train_s, "rss_delta_mb": rss_mb() - before,
+        "model_mb": len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)) / 1e6,
+        "samples": model.samples, "thresholds": vars(model.thresholds), "cv": model.info}
 
 
 def run_engine(engine: Engine, texts: list[str]) -> list[Prediction]:
     out = []
     for text in texts:
-        m = engine.ask(text).match
+        response = engine.ask(text)
+        m = response.match
+        first = response.replies[0].text if response.replies else ""
         if m is None:   # greetings, thanks, blank text: no match attempted
-            out.append(Prediction(None, 0.0, None, "none"))
+            out.append(Prediction(None, 0.0, None, "none", hotline_first=LUCE_HOTLINE in first))
             continue
         out.append(Prediction(m.entry if m.outcome == "answer" else None, m.score,
-                              m.ranking[0][0] if m.ranking else None, m.outcome, list(m.suggestions)))
+                              m.ranking[0][0] if m.ranking else None, m.outcome, list(m.suggestions),
+                              LUCE_HOTLINE in first))
     return out
 
 
@@ -289,6 +335,56 @@ class BM25Baseline:
         return self.ids[best], float(scores[best])
 
 
+class LinearBaseline:
+    """The matcher's own logistic regression alone: argmax over entries, its probability as score."""
+    name = "logistic regression alone"
+
+    def __init__(self, kb: KnowledgeBase):
+        from bot.nlu.rankers import LinearRanker
+        from bot.nlu.samples import NONE, training_samples
+
+        samples = training_samples(kb)
+        self.ranker = LinearRanker().fit([s.text for s in samples], [s.label for s in samples])
+        self.none = NONE
+
+    def raw(self, text: str) -> tuple[str | None, float]:
+        from bot.nlu.features import model_text
+
+        t = model_text(text, None)
+        if not t:
+            return None, 0.0
+        probs = self.ranker.proba([t])[0]
+        order = probs.argsort()[::-1]
+        for j in order:
+            label = self.ranker.labels[j]
+            if label != self.none:
+                return label, float(probs[j])
+        return None, 0.0
+
+
+class OldMatcherBaseline:
+    """The hand-weighted matcher the bot used before (bench/baselines/old_matcher.py), with its
+    own decision: its answer threshold, not a tuned cut-off."""
+    name = "old matcher"
+
+    def __init__(self, kb: KnowledgeBase):
+        from baselines.old_matcher import Matcher as OldMatcher
+
+        self.matcher = OldMatcher(kb)
+
+    def predict(self, text: str) -> Prediction:
+        lang = self.matcher.detector.detect(text).language
+        m = self.matcher.match(text, lang)
+        return Prediction(m.entry if m.outcome == "answer" else None, m.score,
+                          m.ranking[0][0] if m.ranking else None, m.outcome, list(m.suggestions))
+
+
+def run_old_matcher(baseline: OldMatcherBaseline, questions: list[Question], texts: dict[str, list[str]]) -> dict:
+    preds = {v: [baseline.predict(t) for t in ts] for v, ts in texts.items()}
+    return {"name": baseline.name, "cutoff": float("nan"), "objective": float("nan"),
+            "metrics": quality_metrics(questions, preds), "preds": preds}
+
+
 def tune_cutoff(questions: list[Question], raw: list[tuple[str | None, float]]) -> tuple[float, float]:
     """The cutoff (accept when score >= cutoff) maximising mean(in-scope top-1, rejection) on
     these very questions. Returns (cutoff, objective). Ties go to the lowest cutoff."""
@@ -303,7 +399,8 @@ def tune_cutoff(questions: list[Question], raw: list[tuple[str | None, float]]) 
             parts.append(sum(1 for q in inside if raw[q.index][0] == q.expect
                              and raw[q.index][1] >= c) / len(inside))
         if outside:
-            parts.append(sum(1 for q in outside if raw[q.index][1] < c) / len(outside))
+            parts.append(sum(1 for q in outside if raw[q.index][1] < c
+                             or (q.style == "adjacent" and raw[q.index][0] == OTHER_QUESTIONS)) / len(outside))
         objective = sum(parts) / len(parts) if parts else 0.0
         if objective > best[1] + 1e-12:
             best = (c, objective)
@@ -397,9 +494,13 @@ def run_scale(kb: KnowledgeBase, questions: list[Question], n_entries: int, repe
         t0 = time.perf_counter()
         big_kb, issues = load_knowledge(directory)
         load_s = time.perf_counter() - t0
+    set_model_cache(ModelCache())
+    gc.collect()
+    before = rss_mb()
     t0 = time.perf_counter()
     knowledge = Knowledge.build(big_kb)
-    index_s = time.perf_counter() - t0
+    train_s = time.perf_counter() - t0
+    rss_delta = rss_mb() - before
     engine = Engine(knowledge, Database(":memory:"))
     texts = [q.text for q in questions]
     preds = run_engine(engine, texts)     # also the warm-up pass
@@ -417,8 +518,8 @@ def run_scale(kb: KnowledgeBase, questions: list[Question], n_entries: int, repe
         "load_errors": sum(1 for i in issues if i.level == "error"),
         "load_warnings": sum(1 for i in issues if i.level != "error"),
         "first_error": next((str(i) for i in issues if i.level == "error"), None),
-        "load_s": load_s, "index_s": index_s, "load_index_s": load_s + index_s,
-        "phrasings_indexed": len(knowledge.matcher._phrases),
+        "load_s": load_s, "train_s": train_s, "rss_delta_mb": rss_delta,
+        "phrasings_indexed": knowledge.matcher.model.samples,
         "ask": timing_summary(samples),
         "top1_strict": rate(sum(1 for q in inside if preds[q.index].answer == q.expect), len(inside)),
         "top1_family": rate(sum(1 for q in inside if same_family(preds[q.index].answer, q.expect)),
@@ -449,54 +550,79 @@ def table(headers: list[str], rows: list[list[str]], first_width: int = 34) -> s
 
 
 OUR_ROWS = [
-    ("top1", "in-scope top-1 accuracy"),
-    ("found", "found (top-1 or among suggestions)"),
-    ("rejection", "out-of-scope rejection"),
-    ("langdetect", "language detection"),
+    ("top1", "top-1 (confident and right)"),
+    ("found", "found (answered or first suggestion)"),
+    ("wrong", "confidently wrong (lower is better)"),
+    ("rejection", "off-topic rejection"),
     ("accent", "accent-stripped top-1"),
     ("typo", "one-typo top-1"),
+    ("urgency", "urgency: hotline in the first reply"),
+    ("langdetect", "language detection"),
 ]
 
 
+def judge(metrics: dict) -> dict[str, bool]:
+    """Each target, per language where it is per language."""
+    passes = {}
+    for g in LANGUAGES:
+        m = {k: metrics[k][g]["rate"] for k in metrics}
+        passes[f"top1.{g}"] = m["top1"] is not None and m["top1"] >= TARGETS["top1"]
+        passes[f"wrong.{g}"] = m["wrong"] is not None and m["wrong"] <= MAX_WRONG
+        if m["rejection"] is not None:
+            passes[f"rejection.{g}"] = m["rejection"] >= TARGETS["rejection"]
+        if m["urgency"] is not None:
+            passes[f"urgency.{g}"] = m["urgency"] >= TARGETS["urgency"]
+        if m.get("langdetect") is not None:
+            passes[f"langdetect.{g}"] = m["langdetect"] >= TARGETS["langdetect"]
+        for v in ("accent", "typo"):
+            passes[f"{v}.{g}"] = m[v] is not None and m["top1"] - m[v] <= ROBUST_GAP
+    long = metrics["top1"]["style:long"]["rate"]
+    if long is not None:
+        passes["top1.long"] = long >= LONG_TOP1
+    return passes
+
+
 def report_ours(metrics: dict) -> tuple[str, dict]:
-    headers = ["metric", *GROUPS, "target"]
-    rows, passes = [], {}
-    counts = ["questions in scope / out of scope"]
-    for g in GROUPS:
-        counts.append(f"{metrics['top1'][g]['n']}/{metrics['rejection'][g]['n']}")
-    rows.append([*counts, ""])
+    passes = judge(metrics)
+    headers = ["metric", *GROUPS]
+    rows = [["questions in scope / off-topic / urgent",
+             *(f"{metrics['top1'][g]['n']}/{metrics['rejection'][g]['n']}/{metrics['urgency'][g]['n']}"
+               for g in GROUPS)]]
     for key, label in OUR_ROWS:
-        target = TARGETS.get(key)
+        if key not in metrics:
+            continue
         cells = [label]
         for g in GROUPS:
-            r = metrics[key][g]
-            if target is not None and r["rate"] is not None:
-                ok = r["rate"] >= target
-                passes[f"{key}.{g}"] = ok
-                cells.append(f"{pct(r)} {verdict(ok)}")
-            else:
-                cells.append(pct(r) + "     ")
-        cells.append(f">= {100 * target:.0f}%" if target is not None else "")
+            ok = passes.get(f"{key}.{g}")
+            cells.append(pct(metrics[key][g]) + ("" if ok is None else " " + verdict(ok)))
         rows.append(cells)
-    return table(headers, rows), passes
+    by_style = [[f"{label} by style", *STYLES]]
+    style_rows = []
+    for key, label in OUR_ROWS[:4]:
+        style_rows.append([label, *(pct(metrics[key][f"style:{st}"]) for st in STYLES)])
+    text = table(headers, rows, first_width=40) + "\n\n" + table(
+        ["by style", *STYLES], style_rows, first_width=40)
+    return text, passes
 
 
 def report_comparison(ours: dict, baselines: list[dict]) -> str:
     blocks = []
-    for key, label in (("top1", "in-scope top-1 accuracy"), ("rejection", "out-of-scope rejection"),
-                       ("accent", "accent-stripped top-1"), ("typo", "one-typo top-1")):
-        rows = [["ours", *(pct(ours[key][g]) for g in GROUPS)]]
+    for key, label in (("top1", "top-1 (confident and right)"), ("wrong", "confidently wrong"),
+                       ("rejection", "off-topic rejection"), ("accent", "accent-stripped top-1"),
+                       ("typo", "one-typo top-1")):
+        rows = [["ours", *(pct(ours[key][g]) for g in GROUPS), pct(ours[key]["style:long"])]]
         for b in baselines:
-            rows.append([f"{b['name']} (cutoff {b['cutoff']:.2f})",
-                         *(pct(b["metrics"][key][g]) for g in GROUPS)])
+            cut = "" if b["cutoff"] != b["cutoff"] else f" (cut-off {b['cutoff']:.2f})"
+            rows.append([f"{b['name']}{cut}", *(pct(b["metrics"][key][g]) for g in GROUPS),
+                         pct(b["metrics"][key]["style:long"])])
         if key == "top1":
             for b in baselines:
                 cells = [f"ratio ours / {b['name']}"]
-                for g in GROUPS:
+                for g in (*GROUPS, "style:long"):
                     mine, theirs = ours[key][g]["rate"], b["metrics"][key][g]["rate"]
                     cells.append("  -  " if mine is None or not theirs else f"{mine / theirs:5.2f}x")
                 rows.append(cells)
-        blocks.append(table([label, *GROUPS], rows, first_width=40))
+        blocks.append(table([label, *GROUPS, "long"], rows, first_width=46))
     return "\n\n".join(blocks)
 
 
@@ -508,6 +634,11 @@ def ratios(ours: dict, baselines: list[dict]) -> dict:
             mine, theirs = ours["top1"][g]["rate"], b["metrics"]["top1"][g]["rate"]
             out[b["name"]][g] = (mine / theirs) if mine is not None and theirs else None
     return out
+
+
+def ahead_of_baselines(ours: dict, baselines: list[dict]) -> dict[str, bool]:
+    return {f"ahead.{b['name']}.{g}": (ours["top1"][g]["rate"] or 0) > (b["metrics"]["top1"][g]["rate"] or 0)
+            for b in baselines for g in LANGUAGES}
 
 
 def describe(p: Prediction) -> str:
@@ -527,8 +658,8 @@ def confusion(questions: list[Question], preds: dict[str, list[Prediction]],
     if not wrong:
         lines.append("  (none)")
     lines.append("")
-    lines.append("Out-of-scope questions answered confidently:")
-    answered = [q for q in questions if not q.in_scope and preds["orig"][q.index].answer is not None]
+    lines.append("Off-topic questions answered confidently:")
+    answered = [q for q in questions if not q.in_scope and not rejected(q, preds["orig"][q.index])]
     for q in answered:
         lines.append(f"  [{q.lang}] {q.text!r}\n         got {describe(preds['orig'][q.index])}")
     if not answered:
@@ -576,25 +707,26 @@ def main(argv=None) -> int:
     questions = load_questions(args.data)
     kb, issues = load_knowledge(args.knowledge)
     errors = [i for i in issues if i.level == "error"]
-    print("ROUTING QUALITY BENCHMARK")
+    spent = args.data.name != CURRENT_SET
+    print("ANSWER QUALITY BENCHMARK")
     print(f"held-out data : {args.data}  ({len(questions)} questions: "
-          f"{sum(q.in_scope for q in questions)} in scope, {sum(not q.in_scope for q in questions)} out of scope)")
+          f"{sum(q.in_scope for q in questions)} in scope, {sum(not q.in_scope for q in questions)} off-topic, "
+          f"{sum(q.urgent for q in questions)} urgent)"
+          + ("  [a SPENT tuning set: not a reporting figure]" if spent else "  [the current reporting set]"))
     print(f"knowledge base: {args.knowledge}  ({len(kb)} entries loaded, {len(errors)} errors, "
           f"{len(issues) - len(errors)} warnings)")
     if errors:
-        print(f"WARNING: load_knowledge reported {len(errors)} errors (of {len(issues)} issues); "
-              f"running with the {len(kb)} entries that loaded. First: {errors[0]}")
+        print(f"WARNING: {len(errors)} knowledge errors; running with the {len(kb)} entries that loaded. "
+              f"First: {errors[0]}")
     missing = sorted({q.expect for q in questions if q.in_scope and q.expect not in kb.entries})
     if missing:
-        n = sum(1 for q in questions if q.expect in missing)
-        print(f"WARNING: {n} in-scope questions expect entries not in the knowledge base "
-              f"(counted as wrong): {', '.join(missing)}")
+        print(f"WARNING: questions expect entries not in the knowledge base (counted as wrong): {', '.join(missing)}")
     if not kb.entries:
         print("no entries loaded: nothing to measure")
         return 1
 
     texts = variants(questions)
-    engine = make_engine(kb)
+    engine, training = make_engine(kb)
     preds = {v: run_engine(engine, ts) for v, ts in texts.items()}
     detected = [engine.detect_language(q.text) for q in questions]
     ours = quality_metrics(questions, preds, detected)
@@ -602,7 +734,9 @@ def main(argv=None) -> int:
     real_timing = timing_summary(samples)
 
     baselines = [run_baseline(RapidfuzzBaseline(kb), questions, texts),
-                 run_baseline(BM25Baseline(kb), questions, texts)]
+                 run_baseline(BM25Baseline(kb), questions, texts),
+                 run_baseline(LinearBaseline(kb), questions, texts),
+                 run_old_matcher(OldMatcherBaseline(kb), questions, texts)]
 
     print()
     print("OUR MATCHER (Engine.ask, no language given)")
@@ -612,64 +746,57 @@ def main(argv=None) -> int:
     changed = {v: sum(1 for q in inside if texts[v][q.index] != q.text) for v in ("accent", "typo")}
     print(f"(copies that differ from the original: accent-stripped {changed['accent']} of "
           f"{len(inside)} in-scope questions, one-typo {changed['typo']} of {len(inside)})")
+    print(f"(targets: top-1 >= {TARGETS['top1']:.0%} per language and >= {LONG_TOP1:.0%} on long messages; "
+          f"wrong <= {MAX_WRONG:.0%}; rejection >= {TARGETS['rejection']:.0%}; accent/typo within "
+          f"{ROBUST_GAP:.0%} of top-1; urgency 100%)")
 
     print()
     print("COMPARISON WITH BASELINES (same knowledge base, same questions)")
-    print("Baseline cutoffs are tuned on this same held-out data to maximise mean(top-1, rejection):")
-    print("that is generous to the baselines (tuned on the test data); ours use fixed thresholds.")
+    print("Baseline cut-offs are tuned on this same set to maximise mean(top-1, rejection): generous to")
+    print("them. Ours and the old matcher use their own thresholds, chosen without this set.")
     print()
     print(report_comparison(ours, baselines))
+    passes.update(ahead_of_baselines(ours, baselines))
 
     print()
-    print("SPEED")
-    med_ok = real_timing["median_ms"] < SPEED_TARGETS["real_median_ms"]
-    p99_ok = real_timing["p99_ms"] < SPEED_TARGETS["real_p99_ms"]
-    passes["speed.real_median"], passes["speed.real_p99"] = med_ok, p99_ok
+    print("SPEED AND SIZE")
+    passes["speed.real_p99"] = real_timing["p99_ms"] < SPEED_TARGETS["real_p99_ms"]
+    passes["speed.train"] = training["train_s"] < SPEED_TARGETS["train_s"]
     rows = [
-        [f"real KB ({len(kb)} entries), engine.ask median", f"{real_timing['median_ms']:.2f} ms",
-         f"< {SPEED_TARGETS['real_median_ms']:g} ms", verdict(med_ok)],
+        [f"real KB ({len(kb)} entries), engine.ask median", f"{real_timing['median_ms']:.2f} ms", "", ""],
         [f"real KB ({len(kb)} entries), engine.ask p99", f"{real_timing['p99_ms']:.2f} ms",
-         f"< {SPEED_TARGETS['real_p99_ms']:g} ms", verdict(p99_ok)],
+         f"< {SPEED_TARGETS['real_p99_ms']:g} ms", verdict(passes["speed.real_p99"])],
+        [f"training ({training['samples']} phrasings, no cache)", f"{training['train_s']:.2f} s",
+         f"< {SPEED_TARGETS['train_s']:g} s", verdict(passes["speed.train"])],
+        ["memory: resident growth while training", f"{training['rss_delta_mb']:.0f} MB", "", ""],
+        ["memory: the model pickled (cache file)", f"{training['model_mb']:.1f} MB", "", ""],
     ]
     scale = None
     if not args.no_scale:
-        print(f"(building and timing a {args.scale_entries}-entry synthetic knowledge base: this "
-              "takes a few minutes)", file=sys.stderr, flush=True)
+        print(f"(building and training a {args.scale_entries}-entry synthetic knowledge base: this "
+              "takes minutes)", file=sys.stderr, flush=True)
         scale = run_scale(kb, questions, args.scale_entries, args.scale_repeat)
         n = scale["entries_loaded"]
-        at_target = args.scale_entries == SCALE_TARGET_ENTRIES
-        li_ok = scale["load_index_s"] < SPEED_TARGETS["scale_load_index_s"]
-        sp_ok = scale["ask"]["p99_ms"] < SPEED_TARGETS["scale_p99_ms"]
-        mark = (lambda ok: verdict(ok)) if at_target else (lambda ok: f"({verdict(ok)})")
-        if at_target:
-            passes["speed.scale_load_index"], passes["speed.scale_p99"] = li_ok, sp_ok
+        ok = scale["train_s"] < SPEED_TARGETS["scale_train_s"]
+        if args.scale_entries == SCALE_TARGET_ENTRIES:
+            passes["speed.scale_train"] = ok
         rows += [
             [f"scale ({n} entries x 4 languages), load", f"{scale['load_s']:.2f} s", "", ""],
-            [f"scale ({n} entries x 4 languages), index", f"{scale['index_s']:.2f} s", "", ""],
-            [f"scale ({n} entries x 4 languages), load + index", f"{scale['load_index_s']:.2f} s",
-             f"< {SPEED_TARGETS['scale_load_index_s']:g} s", mark(li_ok)],
-            [f"scale ({n} entries x 4 languages), engine.ask median", f"{scale['ask']['median_ms']:.2f} ms",
-             "", ""],
-            [f"scale ({n} entries x 4 languages), engine.ask p99", f"{scale['ask']['p99_ms']:.2f} ms",
-             f"< {SPEED_TARGETS['scale_p99_ms']:g} ms", mark(sp_ok)],
+            [f"scale, training ({scale['phrasings_indexed']} phrasings)", f"{scale['train_s']:.1f} s",
+             f"< {SPEED_TARGETS['scale_train_s']:g} s", verdict(ok)],
+            ["scale, memory growth while training", f"{scale['rss_delta_mb']:.0f} MB", "", ""],
+            ["scale, engine.ask median", f"{scale['ask']['median_ms']:.2f} ms", "", ""],
+            ["scale, engine.ask p99", f"{scale['ask']['p99_ms']:.2f} ms", "", ""],
         ]
     print(table(["measure", "figure", "target", ""], rows, first_width=48))
-    print(f"(engine.ask timed in process after a warm-up pass: real KB {args.repeat} passes x "
-          f"{len(questions)} questions, max {real_timing['max_ms']:.2f} ms"
-          + (f"; scale {args.scale_repeat} pass(es), max {scale['ask']['max_ms']:.2f} ms)" if scale else ")"))
-    if scale:
-        print(f"(synthetic KB: {scale['clones']} clones + {scale['entries_written'] - scale['clones']} "
-              f"real entries, {scale['files']} files, {scale['bytes'] / 1e6:.1f} MB, "
-              f"{scale['phrasings_indexed']} phrasings indexed; load issues: {scale['load_errors']} "
-              f"errors, {scale['load_warnings']} warnings)")
-        if scale["load_errors"]:
-            print(f"WARNING: the synthetic KB did not load cleanly: {scale['first_error']}")
-        if args.scale_entries != SCALE_TARGET_ENTRIES:
-            print(f"(targets are for {SCALE_TARGET_ENTRIES} entries: verdicts in parentheses are indicative)")
-        print(f"(at scale, not a quality figure: the clones are near-duplicates of the real entries, "
-              f"so most answers become near-tie suggestions: top-1 {pct(scale['top1_strict']).strip()} "
-              f"strict, {pct(scale['top1_family']).strip()} counting a clone of the expected entry; "
-              f"rejection {pct(scale['rejection']).strip()})")
+    print(f"(engine.ask timed in process after a warm-up pass: {args.repeat} passes x {len(questions)} "
+          f"questions, max {real_timing['max_ms']:.2f} ms; no sentence-embedding model is used)")
+    cv = training["cv"]
+    th = training["thresholds"]
+    print(f"(thresholds chosen by {cv.get('folds')}-fold cross-validation on the knowledge base's "
+          f"phrasings: answer >= {th['answer']:.2f} with a lead of {th['margin']:.2f}, suggest >= "
+          f"{th['suggest']:.2f}; out of fold: {cv.get('cv_top1', 0):.1%} answered right, "
+          f"{cv.get('cv_wrong', 0):.1%} wrong)")
 
     print()
     missed = sorted(k for k, ok in passes.items() if not ok)
@@ -683,22 +810,18 @@ def main(argv=None) -> int:
 
     if args.json:
         result = {
-            "data": str(args.data), "knowledge": str(args.knowledge),
+            "data": str(args.data), "reporting_set": not spent, "knowledge": str(args.knowledge),
             "questions": len(questions), "entries": len(kb),
-            "load_errors": len(errors), "load_warnings": len(issues) - len(errors),
-            "missing_expected_entries": missing,
-            "targets": {**TARGETS, **SPEED_TARGETS, "scale_entries": SCALE_TARGET_ENTRIES},
-            "ours": ours,
+            "targets": {**TARGETS, "max_wrong": MAX_WRONG, "long_top1": LONG_TOP1,
+                        "robust_gap": ROBUST_GAP, **SPEED_TARGETS},
+            "ours": ours, "training": training,
             "baselines": [strip_preds(b) for b in baselines],
-            "baseline_note": "cutoffs tuned on the test data (generous to the baselines)",
             "ratio_top1_ours_over_baseline": ratios(ours, baselines),
-            "speed": {"real": real_timing, "scale": scale, "repeat": args.repeat,
-                      "scale_repeat": args.scale_repeat},
-            "variants_changed": changed,
+            "speed": {"real": real_timing, "scale": scale},
             "passes": passes,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
         print(f"\nfigures written to {args.json}")
     return 0
 

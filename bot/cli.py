@@ -90,6 +90,8 @@ def cmd_kb(args, settings: Settings) -> int:
         return _kb_status(directory)
     if args.kb_command == "reviewed":
         return _kb_reviewed(directory, args.entry, args.langs)
+    if args.kb_command == "teach":
+        return _kb_teach(directory, args.entry, " ".join(args.question), args.lang)
     kb, issues = load_knowledge(directory)
     errors = [i for i in issues if i.level == "error"]
     warnings = [i for i in issues if i.level == "warning"]
@@ -121,6 +123,28 @@ def _kb_status(directory: Path) -> int:
           "edited: changed since its last review; once all languages agree, run: "
           "python main.py kb reviewed ENTRY")
     return 0
+
+
+def _kb_teach(directory: Path, entry_id: str, question: str, lang: str | None) -> int:
+    from .knowledge import load_knowledge
+    from .langdetect import LanguageDetector
+    from .teach import teach
+
+    kb, _issues = load_knowledge(directory)
+    if lang is None:
+        texts = {lg: [] for lg in LANGUAGES}
+        for entry in kb.entries.values():
+            for lg, tr in entry.translations.items():
+                texts[lg].extend(tr.phrasings)
+        lang = LanguageDetector(texts).detect(question).language
+        if lang is None:
+            print("Could not tell the question's language: add --lang en, pt, es or ht.", file=sys.stderr)
+            return 2
+    result = teach(directory, entry_id, question, lang, kb=kb)
+    print(result.message, file=sys.stdout if result.ok else sys.stderr)
+    if result.ok:
+        print("A running bot retrains within seconds (or send /reload).")
+    return 0 if result.ok else 1
 
 
 def _kb_reviewed(directory: Path, entry_id: str, langs: list[str]) -> int:
@@ -206,12 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     kb_sub = kb.add_subparsers(dest="kb_command", required=True)
     for name, text in (("check", "validate the knowledge base"), ("dump", "print it as JSON"),
                        ("status", "translations needing review, per entry and language"),
-                       ("reviewed", "record that an entry's languages are reviewed as they are now")):
+                       ("reviewed", "record that an entry's languages are reviewed as they are now"),
+                       ("teach", "add a question people asked to an entry's examples (the bot retrains)")):
         p = kb_sub.add_parser(name, help=text)
         p.add_argument("--dir", help="knowledge folder (default: knowledge/)")
         if name == "reviewed":
             p.add_argument("entry", help="entry id, or 'all'")
             p.add_argument("langs", nargs="*", metavar="LANG", help="en, pt, es or ht (default: all four)")
+        if name == "teach":
+            p.add_argument("entry", help="entry id (the file name without .yaml)")
+            p.add_argument("question", nargs="+", help="the question, as people wrote it")
+            p.add_argument("--lang", choices=LANGUAGES, help="its language (default: detected)")
     kb.set_defaults(func=cmd_kb)
 
     report = sub.add_parser("report", help="what staff should fix: unanswered questions, unhelpful answers")

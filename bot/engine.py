@@ -318,13 +318,50 @@ class Engine:
 
         rows = self.db.unanswered_since(dt.date.today() - dt.timedelta(days=7))
         lines = ["<b>" + escape(_("Questions without an answer, last 7 days: {n}", n=len(rows))) + "</b>"]
-        lines += [f"{g.count}× [{','.join(sorted(g.langs))}] {escape(g.example[:120])}"
-                  for g in group_unanswered(rows)[:5]]
+        groups = group_unanswered(rows)[:5]
+        lines += [f"{k}. {g.count}× [{','.join(sorted(g.langs))}] {escape(g.example[:120])}"
+                  for k, g in enumerate(groups, 1)]
+        teach = [button("✏️ " + _("Teach the bot #{k}", k=k), f"t:{qid}")
+                 for k, g in enumerate(groups, 1) if (qid := self.db.unanswered_id(g.example))]
         votes = [v for v in self.db.feedback_counts() if v[3] > 0][:5]
         lines.append("\n<b>" + escape(_("Answers marked as not helpful:")) + "</b>")
         lines += [f"{escape(entry)} [{lang}]: {no} 👎 / {yes} 👍" for entry, lang, yes, no in votes] or ["—"]
         lines.append("\n" + escape(_("Full report: python main.py report")))
-        return Reply("\n".join(lines))
+        return Reply("\n".join(lines), [teach[i:i + 3] for i in range(0, len(teach), 3)])
+
+    def _teach(self, user_id: int, arg: str) -> Reply:
+        """/report's teach buttons: t:<question id> picks an entry, t:<question id>:<entry> adds it."""
+        from .reloader import reload_knowledge
+        from .teach import teach
+
+        if not self.roles.may(user_id, "reload") or self.knowledge_dir is None:
+            return self.unknown_command()
+        qid, _sep, entry_id = arg.partition(":")
+        question = self.db.unanswered_question(int(qid)) if qid.isdigit() else None
+        if question is None:
+            return Reply(escape(_("That question is no longer kept. Send /report again.")))
+        qlang, text = question
+        kb = self.knowledge.kb
+        if not entry_id:
+            result = self.knowledge.matcher.match(text, qlang)
+            ids = [e for e, _score in result.ranking[:5] if e in kb.entries]
+            buttons = [[button(kb.entries[e].text(current_language.get()).title, f"t:{qid}:{e}")] for e in ids]
+            return Reply(escape(_("Which answer should this question get? If none of these, use: "
+                                  "python main.py kb teach ENTRY \"question\"")) + f"\n\n<i>{escape(text)}</i>",
+                         buttons, replace=False)
+        if entry_id not in kb.entries:
+            return Reply(escape(_("That button is no longer valid. Here is the menu.")), self._category_buttons())
+        taught = teach(self.knowledge_dir, entry_id, text, qlang, kb=kb)
+        if not taught.ok:
+            return Reply(escape(_("Not added: {reason}", reason=taught.message)))
+        self.db.drop_unanswered(text)
+        reloaded = reload_knowledge(self, self.knowledge_dir)
+        log.info("staff taught the bot a question (%s)", "reloaded" if reloaded.ok else "reload refused")
+        now = self.knowledge.matcher.match(text, qlang)
+        outcome = (_("it now answers it with this entry") if now.outcome == "answer" and now.entry == entry_id
+                   else _("it still is not sure: add more ways of asking in the entry's examples"))
+        return Reply(escape(_("Added to {entry} [{lang}]. The bot retrained: {outcome}.",
+                              entry=entry_id, lang=qlang, outcome=outcome)))
 
     def unknown_command(self) -> Reply:
         """The reply to a command the bot does not know (also to privileged ones, for others)."""
@@ -374,6 +411,8 @@ class Engine:
         if kind == "b":
             from . import composer
             return composer.on_button(self, user_id, arg, lang)
+        if kind == "t":
+            return Response([self._teach(user_id, arg)], lang)
         log.info("stale or unknown button pressed")
         return Response([Reply(escape(_("That button is no longer valid. Here is the menu.")),
                                self._category_buttons())], lang)

@@ -342,6 +342,24 @@ class Database:
                 "SELECT asked_on, lang, outcome, text FROM unanswered WHERE asked_on >= ? ORDER BY id",
                 (since.isoformat(),)))
 
+    def unanswered_id(self, text: str) -> int | None:
+        """The newest recorded question with exactly this (masked) text: for /report's buttons."""
+        with self._lock:
+            row = self._conn.execute("SELECT id FROM unanswered WHERE text = ? ORDER BY id DESC LIMIT 1",
+                                     (text,)).fetchone()
+        return row[0] if row else None
+
+    def unanswered_question(self, question_id: int) -> tuple[str, str] | None:
+        """(lang, text) of a recorded question, if it is still kept."""
+        with self._lock:
+            row = self._conn.execute("SELECT lang, text FROM unanswered WHERE id = ?", (question_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def drop_unanswered(self, text: str) -> int:
+        """A question staff taught the bot is answered now: drop its records from the report."""
+        with self._lock, self._conn:
+            return self._conn.execute("DELETE FROM unanswered WHERE text = ?", (text,)).rowcount
+
     def record_feedback(self, entry: str, lang: str, helpful: bool) -> None:
         column = "helpful" if helpful else "unhelpful"
         with self._lock, self._conn:
