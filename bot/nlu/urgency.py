@@ -25,7 +25,7 @@ from ..languages import LANGUAGES
 from ..text import normalize
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-SHORT = 6          # words: a cry alone in a message this short is urgent
+SHORT = 4          # words: a cry alone in a message this short is urgent
 CLOSE = 8          # words: agents and "now" this close together in a short message
 TYPO_SCORE = 84    # rapidfuzz ratio for a single word to count as a typo of a lexicon word
 
@@ -82,10 +82,15 @@ def is_urgent(text: str) -> bool:
     capitals = {normalize(w) for w in re.findall(r"\b[^\W\d_]{3,}\b", text) if w.isupper()}
     for i, word in enumerate(words):
         pair = " ".join(words[i:i + 2])
-        if (pair in lex.cries or _fuzzy_word(word, lex.cries)) and (loud or word in capitals):
+        at_edge = i == 0 or i >= len(words) - 2    # "socorro, o ICE ta aqui" / "... ede m"
+        if (pair in lex.cries or _fuzzy_word(word, lex.cries)) and (
+                loud or word in capitals or (at_edge and len(words) <= 20)):
             return True
+    shouting = text.isupper() and 2 <= len(words) <= 10   # "ICE LAKAY MWEN"
     if len(words) <= 25:
         agent_at = [i for i, w in enumerate(words) if w in lex.agents or _fuzzy_word(w, lex.agents)]
+        if agent_at and shouting:
+            return True
         if agent_at:
             for phrase in lex.now:
                 for m in re.finditer(rf"(?<= ){re.escape(phrase)}(?= )", padded):
