@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import contacts
+from .channels import traits
 from .i18n import N_, _, current_language, use_language
 from .knowledge import CATEGORIES, Entry, KnowledgeBase
 from .languages import DEFAULT_LANGUAGE, LANGUAGES, NATIVE_NAMES, from_telegram_code, language_named
@@ -67,7 +68,7 @@ def button(label: str, action: str) -> Button:
 
 @dataclass
 class Reply:
-    text: str                                   # Telegram HTML
+    text: str                                   # the knowledge base's HTML subset; channels render it
     buttons: list[list[Button]] = field(default_factory=list)
     replace: bool = False                       # edit the message whose button was pressed
 
@@ -78,6 +79,7 @@ class Incoming:
     text: str | None = None
     button: str | None = None
     language_hint: str | None = None            # the client's language code, e.g. "pt-br"
+    channel: str = "telegram"                   # which channel it came by (see bot/channels/)
 
 
 @dataclass
@@ -186,8 +188,9 @@ class Engine:
             replies = [self._suggestions(result.suggestions, lang)]
         else:
             replies = [self._fallback()]
-        if result.urgent and result.entry != "emergency-contacts" and replies[0].text.find(
-                contacts.LUCE_HOTLINE) < 0:
+        emergency_first = ("emergency-contacts" in kb.entries and (
+            result.entry == "emergency-contacts" or (result.urgent and result.outcome != "answer")))
+        if result.urgent and not emergency_first:   # the hotline and 911 before anything else
             replies[0].text = "<b>" + self._emergency_line() + "</b>\n\n" + replies[0].text
         if result.truncated:
             replies[-1].text += "\n\n<i>" + escape(_(
@@ -242,14 +245,15 @@ class Engine:
                                "Massachusetts and where to get help, in English, Português, Español "
                                "and Kreyòl. Write your question in your own words, for example: "
                                "\"What do I do if ICE comes to my door?\"")) + "\n\n" + escape(_(
-                "I give information, not legal advice.")) + "\n\n" + escape(_(
-                "⚠️ Do not send your full name, A-number, address or how you entered the U.S. "
+                "I give information, not legal advice.")) + "\n\n" + (escape(_(
+                traits(incoming.channel).privacy_warning)) if traits(incoming.channel).privacy_warning
+                else escape(_("⚠️ Do not send your full name, A-number, address or how you entered the U.S. "
                 "This chat is not end-to-end encrypted: Telegram stores it on its servers, and "
                 "the people who run this bot receive your messages. I keep no log of our "
                 "conversation. Only questions I cannot answer are saved, for 30 days, with phone "
                 "numbers, A-numbers and emails hidden and no link to you, so staff can improve "
                 "the answers. "
-                "More: /privacy")) + "\n\n" + self._emergency_line()
+                "More: /privacy"))) + "\n\n" + self._emergency_line()
             if first_contact:
                 return Response([Reply(welcome), self._language_picker()], lang)
             return Response([Reply(welcome, self._category_buttons())], lang)
@@ -270,6 +274,10 @@ class Engine:
                 [[button(_("Yes, delete everything"), "f:yes")], [button(_("Cancel"), "f:no")]])], lang)
         if command in STAFF_COMMANDS and self.roles.may(incoming.user_id, STAFF_COMMANDS[command]):
             return Response([self._staff_command(command, text)], lang)
+        if command in ("subscribe", "unsubscribe") and not traits(incoming.channel).broadcasts:
+            return Response([Reply(escape(_("Alerts and campaign news do not come on this app yet. To "
+                                            "get them, write /subscribe to the bot on Telegram.")),
+                                   [[self._menu_button()]])], lang)
         if command in ("subscribe", "unsubscribe"):
             from . import subscriptions
             return subscriptions.on_command(self, incoming.user_id, command, lang)
@@ -419,9 +427,10 @@ class Engine:
 
     def _forget(self, user_id: int, lang: str) -> Response:
         """Delete everything about the person; the adapter also deletes the recent messages."""
+        done = traits(self.db.channel_of(user_id)).forgotten
         recent = self.db.forget_user(user_id)
         log.info("a person asked to be forgotten; their data was deleted")
-        text = escape(_("Done. Everything the bot kept about you is deleted. I also deleted our "
+        text = escape(_(done)) if done else escape(_("Done. Everything the bot kept about you is deleted. I also deleted our "
                         "messages from the last 48 hours in this chat where Telegram allows it; older "
                         "messages can't be deleted by the bot: to remove them, delete this chat in "
                         "Telegram."))

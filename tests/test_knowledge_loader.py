@@ -16,13 +16,29 @@ def test_valid_entries_load(tmp_path):
     write_entry(tmp_path, entry_data("bananas", "bananas"))
     write_entry(tmp_path, entry_data("tractors", "tractors", category="help"))
     kb, errors, warnings = load(tmp_path)
-    assert errors == [] and warnings == []
+    assert errors == []
+    # 8 questions and no examples: below the matcher's training floor, a warning per language
+    assert sorted((w.entry, w.lang) for w in warnings) == sorted(
+        (e, lang) for e in ("bananas", "tractors") for lang in ("en", "pt", "es", "ht"))
+    assert all("phrasings" in w.message and "examples:" in w.message for w in warnings)
     assert sorted(kb.entries) == ["bananas", "tractors"]
     entry = kb.entries["bananas"]
     assert entry.category == "rights"
     assert entry.reviewed == dt.date(2026, 11, 25)
     assert entry.text("ht").title == "bananas (ht)"
     assert len(entry.text("pt").questions) == 8
+
+
+def test_training_floor_met_gives_no_warning(tmp_path):
+    data = entry_data("bananas", "bananas")
+    for lang in ("en", "pt", "es", "ht"):
+        data[lang]["examples"] = (
+            [f"my neighbour told me about bananas and i worry about it number {k}" for k in range(22)]
+            + [f"I live in town {k}. My cousin asked about bananas today." for k in range(10)])
+    write_entry(tmp_path, data)
+    kb, errors, warnings = load(tmp_path)
+    assert errors == [] and warnings == []
+    assert len(kb.entries["bananas"].text("es").phrasings) == 40
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):

@@ -27,7 +27,7 @@ from ..text import normalize
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SHORT = 4          # words: a cry alone in a message this short is urgent
 CLOSE = 8          # words: agents and "now" this close together in a short message
-TYPO_SCORE = 84    # rapidfuzz ratio for a single word to count as a typo of a lexicon word
+TYPO_SCORE = 88    # rapidfuzz ratio for a single word to count as a typo of a lexicon word
 
 
 @dataclass(frozen=True)
