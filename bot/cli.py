@@ -40,7 +40,7 @@ def _engine(settings: Settings, database: str | Path | None = None):
 
 
 def cmd_chat(args, settings: Settings) -> int:
-    from .terminal import TERMINAL_USER_ID, TerminalChat
+    from .channels.terminal import TERMINAL_USER_ID, TerminalChat
 
     engine = _engine(settings)
     if args.lang:
@@ -195,11 +195,24 @@ def cmd_run(args, settings: Settings) -> int:
     import secrets
 
     from .logs import setup_logging
-    from .telegram_app import build_application
+    from .channels.telegram import build_application
 
-    setup_logging(os.environ.get("BOT_LOG_LEVEL", "INFO"), secrets=[settings.token or ""])
-    settings.require_token()
+    setup_logging(os.environ.get("BOT_LOG_LEVEL", "INFO"), secrets=settings.secrets())
+    if not settings.telegram_configured and not settings.whatsapp_configured:
+        from .channels.runner import HOW_TO_CONFIGURE
+
+        print(HOW_TO_CONFIGURE, file=sys.stderr)
+        return 2
     engine = _engine(settings)
+    if settings.whatsapp_configured:   # the bot's HTTP server, and Telegram beside it if configured
+        import asyncio
+
+        from .channels.runner import run_channels
+
+        asyncio.run(run_channels(settings, engine, webhook_url=args.webhook_url, listen=args.listen,
+                                 port=args.port, secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET")
+                                 or secrets.token_urlsafe(32)))
+        return 0
     application = build_application(settings, engine)
     if args.webhook_url:
         secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET") or secrets.token_urlsafe(32)
@@ -256,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("role", choices=["editor", "organizer", "admin"])
     roles.set_defaults(func=cmd_roles)
 
-    run = sub.add_parser("run", help="run the bot on Telegram (needs TELEGRAM_BOT_TOKEN)")
+    run = sub.add_parser("run", help="run the bot on every configured channel (Telegram, WhatsApp)")
     run.add_argument("--webhook-url", help="public HTTPS base URL: use a webhook instead of polling")
     run.add_argument("--port", type=int, default=8443, help="webhook port (default 8443)")
     run.add_argument("--listen", default="0.0.0.0", help="webhook listen address")

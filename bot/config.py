@@ -9,6 +9,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE_DIR = ROOT / "knowledge"
 DEFAULT_DATABASE = ROOT / "data" / "bot.sqlite3"
+GRAPH_API = "https://graph.facebook.com/v21.0"   # Meta's Graph API, with its version
+WHATSAPP_SETTINGS = ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_APP_SECRET",
+                     "WHATSAPP_VERIFY_TOKEN")
 
 
 class ConfigError(RuntimeError):
@@ -26,6 +29,29 @@ class Settings:
     unanswered_days: int = 30  # recorded unanswered questions are kept this long
     delivery_days: int = 30    # per-recipient broadcast delivery records are kept this long
     broadcast_rate: float = 30.0  # messages per second in total (Telegram's limit; more needs paid broadcasts)
+    # WhatsApp Cloud API (issue 12): all four of the first settings, or none
+    whatsapp_access_token: str | None = field(default=None, repr=False)
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: str | None = field(default=None, repr=False)
+    whatsapp_verify_token: str | None = field(default=None, repr=False)
+    whatsapp_api_base_url: str = GRAPH_API
+    whatsapp_templates: str | None = None
+    http_host: str = "127.0.0.1"   # the bot's one HTTP server (the WhatsApp webhook)
+    http_port: int = 8080
+
+    @property
+    def telegram_configured(self) -> bool:
+        return bool(self.token)
+
+    @property
+    def whatsapp_configured(self) -> bool:
+        return bool(self.whatsapp_access_token and self.whatsapp_phone_number_id
+                    and self.whatsapp_app_secret and self.whatsapp_verify_token)
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line."""
+        return [s for s in (self.token, self.whatsapp_access_token, self.whatsapp_app_secret,
+                            self.whatsapp_verify_token) if s]
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -38,7 +64,23 @@ class Settings:
                 raise ConfigError(f"BOT_ADMIN_IDS must be Telegram user ids separated by commas; "
                                   f"{part!r} is not a number")
             ids.add(int(part))
+        whatsapp = {name: (env.get(name) or "").strip() or None for name in WHATSAPP_SETTINGS}
+        missing = [name for name, value in whatsapp.items() if value is None]
+        if 0 < len(missing) < len(WHATSAPP_SETTINGS):
+            raise ConfigError("WhatsApp needs all of " + ", ".join(WHATSAPP_SETTINGS) + "; missing: "
+                              + ", ".join(missing) + " (README: WhatsApp set-up)")
+        port = (env.get("BOT_HTTP_PORT") or "").strip()
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"BOT_HTTP_PORT must be a port number (1-65535), not {port!r}")
         return cls(
+            whatsapp_access_token=whatsapp["WHATSAPP_ACCESS_TOKEN"],
+            whatsapp_phone_number_id=whatsapp["WHATSAPP_PHONE_NUMBER_ID"],
+            whatsapp_app_secret=whatsapp["WHATSAPP_APP_SECRET"],
+            whatsapp_verify_token=whatsapp["WHATSAPP_VERIFY_TOKEN"],
+            whatsapp_api_base_url=((env.get("WHATSAPP_API_BASE_URL") or "").strip() or GRAPH_API).rstrip("/"),
+            whatsapp_templates=(env.get("WHATSAPP_TEMPLATES") or "").strip() or None,
+            http_host=(env.get("BOT_HTTP_HOST") or "").strip() or "127.0.0.1",
+            http_port=int(port) if port else 8080,
             token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip() or None,
             api_base_url=(env.get("TELEGRAM_API_BASE_URL") or "").strip() or None,
             database=Path(env.get("BOT_DATABASE") or DEFAULT_DATABASE),

@@ -115,8 +115,39 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 7: channels (issue 12). A person is (channel, address): the same human on Telegram and on
+    # WhatsApp is two people. Every other table keeps `chat_id`, the person's key: for Telegram it
+    # is the Telegram chat id itself (as before, so every existing user, subscription, role and
+    # delivery record stays as it was); for other channels it is a negative number handed out by
+    # `person_sequence` (Telegram private chat ids are positive, and the bot keeps no group).
+    # `address` is the channel's own id: for WhatsApp the wa_id, which is a phone number: it is
+    # in this table only, and /forget deletes the row with everything else.
+    """
+    CREATE TABLE people (
+        chat_id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,         -- 'telegram', 'whatsapp', 'terminal'
+        address TEXT NOT NULL,         -- the channel's id for the person (WhatsApp: a phone number)
+        UNIQUE (channel, address)
+    );
+    INSERT OR IGNORE INTO people (chat_id, channel, address)
+        SELECT chat_id, CASE WHEN chat_id = 0 THEN 'terminal' ELSE 'telegram' END, CAST(chat_id AS TEXT)
+        FROM (SELECT chat_id FROM users UNION SELECT chat_id FROM roles
+              UNION SELECT chat_id FROM subscriptions);
+    CREATE TABLE person_sequence (last INTEGER NOT NULL);
+    INSERT INTO person_sequence VALUES (0);
+    -- webhook deliveries already handled (Meta retries them): a hash of the message id, never the
+    -- id itself (a WhatsApp message id encodes the sender's phone number), kept 48 hours
+    CREATE TABLE handled_messages (
+        channel TEXT NOT NULL,
+        digest  TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        PRIMARY KEY (channel, digest)
+    ) WITHOUT ROWID;
+    """,
 ]
 ROLES = ("editor", "organizer", "admin")
+CHANNELS = ("telegram", "whatsapp", "terminal")
+HANDLED_FOR = dt.timedelta(hours=48)   # how long a handled webhook message id is remembered
 
 # Telegram lets a bot delete messages in a private chat only while they are under 48 hours old.
 DELETABLE_FOR = dt.timedelta(hours=48)
@@ -195,6 +226,11 @@ class Draft:
         return cls(row[0], row[1], json.loads(row[2]), row[3], row[4])
 
 
+# Broadcasts are delivered through Telegram for now: subscribers on other channels are left out
+# of the audience (the other channels do not offer /subscribe yet), never sent to Telegram.
+_TELEGRAM_ONLY = "s.chat_id NOT IN (SELECT chat_id FROM people WHERE channel != 'telegram')"
+
+
 def _now(delta: dt.timedelta = dt.timedelta(0)) -> str:
     return (dt.datetime.now(dt.timezone.utc) + delta).replace(microsecond=0).isoformat()
 
@@ -269,6 +305,64 @@ class Database:
                                "VALUES (?, ?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET language = ?, "
                                "last_seen = ?", (chat_id, language, now, now, language, now))
 
+    # -- people and channels --------------------------------------------------------------------
+
+    def person(self, channel: str, address: str | int) -> int:
+        """The person key (the `chat_id` of every table) for this channel's id, created on first
+        contact. Telegram's key is the chat id itself; other channels get a new negative key."""
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}")
+        address = str(address)
+        with self._lock, self._conn:
+            row = self._conn.execute("SELECT chat_id FROM people WHERE channel = ? AND address = ?",
+                                     (channel, address)).fetchone()
+            if row:
+                return row[0]
+            if channel == "telegram":
+                key = int(address)
+            elif channel == "terminal":
+                key = int(address) if address.lstrip("-").isdigit() else 0
+            else:
+                key = -self._conn.execute("UPDATE person_sequence SET last = last + 1 "
+                                          "RETURNING last").fetchone()[0]
+            self._conn.execute("INSERT OR IGNORE INTO people (chat_id, channel, address) VALUES (?, ?, ?)",
+                               (key, channel, address))
+            return key
+
+    def address_of(self, chat_id: int) -> tuple[str, str] | None:
+        """(channel, address) of a person key, None if unknown (or forgotten)."""
+        with self._lock:
+            row = self._conn.execute("SELECT channel, address FROM people WHERE chat_id = ?",
+                                     (chat_id,)).fetchone()
+        if row:
+            return row[0], row[1]
+        return ("telegram", str(chat_id)) if chat_id > 0 else None
+
+    def channel_of(self, chat_id: int) -> str:
+        """The channel of a person key: Telegram for chat ids that were never registered."""
+        found = self.address_of(chat_id)
+        return found[0] if found else ("terminal" if chat_id == 0 else "telegram")
+
+    def claim_message(self, channel: str, message_id: str) -> bool:
+        """True the first time a webhook message id is seen (in the last 48 hours): a delivery
+        the provider retries is handled once. Stores a hash of the id, never the id."""
+        import hashlib
+
+        digest = hashlib.sha256(f"{channel}:{message_id}".encode()).hexdigest()
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM handled_messages WHERE at < ?", (_now(-HANDLED_FOR),))
+            return self._conn.execute("INSERT OR IGNORE INTO handled_messages VALUES (?, ?, ?)",
+                                      (channel, digest, _now())).rowcount == 1
+
+    def release_message(self, channel: str, message_id: str) -> None:
+        """Handling failed: let the provider's retry of this message be handled."""
+        import hashlib
+
+        digest = hashlib.sha256(f"{channel}:{message_id}".encode()).hexdigest()
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM handled_messages WHERE channel = ? AND digest = ?",
+                               (channel, digest))
+
     # -- privacy ------------------------------------------------------------------------------
 
     def remember_message(self, chat_id: int, message_id: int) -> None:
@@ -311,6 +405,7 @@ class Database:
         with self._lock, self._conn:
             messages = self._conn.execute("DELETE FROM recent_messages WHERE at < ?",
                                           (_now(-DELETABLE_FOR),)).rowcount
+            self._conn.execute("DELETE FROM handled_messages WHERE at < ?", (_now(-HANDLED_FOR),))
             questions = self._conn.execute("DELETE FROM unanswered WHERE asked_on < ?",
                                            ((dt.date.today() - unanswered_for).isoformat(),)).rowcount
             deliveries = self._conn.execute(
@@ -447,7 +542,8 @@ class Database:
             return dict(self._conn.execute(
                 "SELECT COALESCE(u.language, s.language) AS lang, COUNT(*) FROM subscriptions s "
                 "LEFT JOIN users u ON u.chat_id = s.chat_id WHERE s.active = 1 AND "
-                "instr(',' || s.topics || ',', ?) > 0 GROUP BY lang", (f",{topic},",)).fetchall())
+                "instr(',' || s.topics || ',', ?) > 0 AND " + _TELEGRAM_ONLY + " GROUP BY lang",
+                (f",{topic},",)).fetchall())
 
     def create_broadcast(self, *, topic: str, texts: dict[str, str], default_language: str,
                          composed_by: str, send_at: str | None = None, report_chat: int | None = None,
@@ -536,7 +632,8 @@ class Database:
                 "INSERT INTO broadcast_recipients (broadcast_id, chat_id, language, state, updated_at) "
                 "SELECT ?, s.chat_id, COALESCE(u.language, s.language), 'pending', ? FROM subscriptions s "
                 "LEFT JOIN users u ON u.chat_id = s.chat_id WHERE s.active = 1 AND "
-                "instr(',' || s.topics || ',', ?) > 0", (broadcast_id, now, f",{row[0]},")).rowcount
+                "instr(',' || s.topics || ',', ?) > 0 AND " + _TELEGRAM_ONLY,
+                (broadcast_id, now, f",{row[0]},")).rowcount
             self._conn.execute("UPDATE broadcasts SET status = 'sending', started_at = ?, audience = ? "
                                "WHERE id = ?", (now, audience, broadcast_id))
 

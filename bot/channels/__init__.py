@@ -1,0 +1,49 @@
+"""Channels: thin translators between a messaging service and the engine.
+
+Each channel turns the service's incoming messages into `engine.Incoming` and renders the engine's
+channel-neutral `Reply` (text in the knowledge base's HTML subset, buttons, "replace the previous
+message") the way the service shows it:
+
+- `telegram`: python-telegram-bot handlers; Telegram HTML as is, inline keyboards.
+- `whatsapp`: the WhatsApp Cloud API webhook (aiohttp) and sender; *bold*, _italic_, plain links,
+  reply buttons or lists.
+- `terminal`: `python main.py chat`; plain text, numbered choices.
+
+What the engine needs to know about a channel is data, here: no channel code is imported by the
+core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..i18n import N_
+
+
+@dataclass(frozen=True)
+class ChannelTraits:
+    name: str
+    broadcasts: bool = True              # announcements can be delivered on it (/subscribe offered)
+    privacy_warning: str | None = None   # msgid replacing the welcome's (Telegram) privacy warning
+    forgotten: str | None = None         # msgid replacing /forget's (Telegram) "done" text
+
+
+TRAITS = {
+    "telegram": ChannelTraits("telegram"),
+    "terminal": ChannelTraits("terminal"),
+    "whatsapp": ChannelTraits(
+        "whatsapp", broadcasts=False,
+        privacy_warning=N_(
+            "⚠️ Do not send your full name, A-number, address or how you entered the U.S. On "
+            "WhatsApp your messages reach the people who run this bot through Meta's servers, and "
+            "the bot knows your phone number. I keep no log of our conversation. Only questions I "
+            "cannot answer are saved, for 30 days, with phone numbers, A-numbers and emails hidden "
+            "and no link to you, so staff can improve the answers. More: /privacy"),
+        forgotten=N_(
+            "Done. Everything the bot kept about you is deleted, your phone number too. The bot "
+            "cannot delete messages in WhatsApp: to remove them, delete this chat in WhatsApp.")),
+}
+
+
+def traits(channel: str) -> ChannelTraits:
+    return TRAITS.get(channel, TRAITS["telegram"])
