@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -37,13 +39,64 @@ def db(tmp_path):
     database.close()
 
 
+class BotErrors(logging.Handler):
+    """Every record at ERROR or above while a test runs: the bot's on_error ("error while handling
+    an update"), python-telegram-bot's own reports, a crashed task ("Task exception was never
+    retrieved"), the broadcast service's. A test that provokes one on purpose says so with
+    `expect(...)`."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+        self._expected: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def expect(self, text: str) -> None:
+        """Records whose message or traceback contains `text` are expected in this test."""
+        self._expected.append(text)
+
+    @staticmethod
+    def describe(record: logging.LogRecord) -> str:
+        text = f"{record.levelname} {record.name}: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+        elif record.exc_text:
+            text += "\n" + record.exc_text
+        return text
+
+    def unexpected(self) -> list[str]:
+        described = [self.describe(r) for r in self.records]
+        return [d for d in described if not any(e in d for e in self._expected)]
+
+
 @pytest.fixture
-def api():
-    """The stand-in Telegram Bot API on 127.0.0.1, for end-to-end tests."""
+def bot_errors():
+    """Collects ERROR records (see BotErrors); `api`'s teardown fails the test on any."""
+    handler = BotErrors()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+
+
+@pytest.fixture
+def api(bot_errors):
+    """The stand-in Telegram Bot API on 127.0.0.1, for end-to-end tests. After the test, it fails
+    if the stand-in itself raised while answering (`server_errors`) or if the bot logged an error
+    (it raised while handling an update, a job or a broadcast): a test that only checks what was
+    sent would otherwise pass when a handler crashed and sent nothing."""
     from auxil.fake_bot_api import FakeBotAPI
 
     with FakeBotAPI() as server:
         yield server
+    problems = [f"the stand-in Bot API raised: {exc!r}" for exc in server.server_errors]
+    problems += [f"the bot logged: {text}" for text in bot_errors.unexpected()]
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from auxil.bot_runner import buttons_of
-from auxil.fake_bot_api import FakeBotAPI
 from auxil.transcript import Conversation
 
 from bot.broadcast import render
@@ -31,12 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN = 4001           # in BOT_ADMIN_IDS
 ORGANIZER = 4002       # granted the organizer role
 LANGS = ("en", "pt", "es", "ht")
-
-
-@pytest.fixture
-def api():
-    with FakeBotAPI() as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)

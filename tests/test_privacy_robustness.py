@@ -2,6 +2,7 @@
 Telegram errors and the webhook's secret token."""
 
 import asyncio
+import io
 import logging
 import os
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auxil.bot_runner import BotProcess, buttons_of, run_bot, sent_to
+from auxil.bot_runner import BotProcess, buttons_of, is_help_reply, run_bot, sent_to
 
 from bot.storage import Database, StorageError
 
@@ -146,8 +147,44 @@ def test_database_file_is_private_and_problems_are_clear_at_start(tmp_path):
     assert result.stderr.startswith("Cannot start:") and "Traceback" not in result.stderr
 
 
-def test_logs_hold_no_token_no_text_no_user_id(api, knowledge, tmp_path, caplog):
+@pytest.fixture
+def logging_as_run(bot_errors):
+    """Logging set up by `setup_logging` exactly as `python main.py run` does (level from
+    BOT_LOG_LEVEL, default INFO; the token as the secret to redact), with its one handler writing
+    to a buffer: what the operator's terminal would show. Every logger's configuration is put
+    back afterwards, so no filter or level leaks into later tests."""
+    from bot.logs import setup_logging
+
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger()] + [lg for lg in manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    saved = [(lg, lg.level, list(lg.handlers), list(lg.filters), lg.propagate, lg.disabled) for lg in loggers]
+
+    def setup(token, level="INFO"):
+        setup_logging(level, secrets=[token])
+        root = logging.getLogger()
+        [handler] = root.handlers                      # what setup_logging installed, and only that
+        buffer = io.StringIO()
+        handler.setStream(buffer)
+        root.addHandler(bot_errors)                    # after it: the `api` fixture still sees errors
+        return buffer
+
+    yield setup
+    for lg, level, handlers, filters, propagate, disabled in saved:
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.filters[:] = filters
+        lg.propagate, lg.disabled = propagate, disabled
+    for lg in manager.loggerDict.values():            # loggers created meanwhile
+        if isinstance(lg, logging.Logger) and all(lg is not s[0] for s in saved):
+            lg.setLevel(logging.NOTSET)
+            lg.filters.clear()
+
+
+def test_logs_hold_no_token_no_text_no_user_id(api, knowledge, tmp_path, logging_as_run):
+    """What the running bot writes to its log at the default level: events, never the token (not
+    even in httpx's request lines, which are silenced), the message text or who wrote."""
     secret_text = "meu marido foi preso pelo ICE em Framingham"
+    stream = logging_as_run(api.token)
 
     async def scenario():
         api.fail_next("sendMessage", error_code=500, chat_id=424242)
@@ -159,31 +196,46 @@ def test_logs_hold_no_token_no_text_no_user_id(api, knowledge, tmp_path, caplog)
         api.push_message(444444, "/help", language_code="en")
         await api.await_call(sent_to(444444))
 
-    from bot.logs import RedactSecrets
-
-    redact = RedactSecrets([api.token])
-    logging.getLogger().addFilter(redact)
-    caplog.handler.addFilter(redact)
-    with caplog.at_level(logging.INFO):
-        run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
-    logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "dropped a reply: the person blocked the bot" in logged
+    run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
+    logged = stream.getvalue()
+    assert "dropped a reply: the person blocked the bot" in logged     # the log is this stream
+    assert "INFO telegram.ext.Application: Application started" in logged
+    requests = [line for line in logged.splitlines() if " httpx: " in line or " httpcore" in line]
+    assert requests == []                               # httpx's lines (the token is in their URL)
     for forbidden in (api.token, api.token.split(":")[1], secret_text, "Framingham", "424242", "434343"):
         assert forbidden not in logged, forbidden
 
 
-def test_the_token_is_redacted_even_in_tracebacks():
-    from bot.logs import RedactSecrets
+def test_the_token_is_redacted_even_in_tracebacks(api, knowledge, tmp_path, logging_as_run, monkeypatch,
+                                                   bot_errors):
+    """An error while handling an update is logged with its traceback (by the bot's error
+    handler, as in production); a library error that quotes its request URL holds the token: it
+    reaches the log as [TOKEN]."""
+    from bot.engine import Engine
 
-    token = "123456789:AAHfakefakefakefakefakefakefakefake"
-    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed %s", (f"https://x/bot{token}/getMe",),
-                               None)
-    try:
-        raise RuntimeError(f"bad url https://api.telegram.org/bot{token}/sendMessage")
-    except RuntimeError:
-        record.exc_info = sys.exc_info()
-    RedactSecrets([token]).filter(record)
-    assert token not in record.getMessage() and "[TOKEN]" in record.getMessage()
+    stream = logging_as_run(api.token)
+    handle = Engine.handle
+
+    def failing(self, incoming):
+        if incoming.user_id == 2450:
+            raise RuntimeError(f"could not reach https://api.telegram.org/bot{api.token}/sendMessage")
+        return handle(self, incoming)
+
+    monkeypatch.setattr(Engine, "handle", failing)
+    bot_errors.expect("could not reach https://api.telegram.org/bot")
+
+    async def scenario():
+        api.push_message(2450, "hello", language_code="en")
+        api.push_message(2451, "/help", language_code="en")      # the bot goes on serving
+        return await api.await_call(sent_to(2451))
+
+    served = run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
+    logged = stream.getvalue()
+    assert "error while handling an update: RuntimeError" in logged
+    assert "Traceback (most recent call last):" in logged and "in failing" in logged   # the traceback is there
+    assert api.token not in logged and api.token.split(":")[1] not in logged
+    assert "RuntimeError: could not reach https://api.telegram.org/bot[TOKEN]/sendMessage" in logged
+    assert is_help_reply(served)
 
 
 def test_server_errors_are_retried_then_dropped_and_the_bot_keeps_serving(api, knowledge, tmp_path):
@@ -209,14 +261,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
-HELP_START = "I answer questions about immigrants' rights in Massachusetts"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def is_help_reply(call, lang_hint="en"):
-    """The English /help reply: its text and its one button, the menu."""
-    return (call.params["text"].startswith(HELP_START) and "/subscribe" in call.params["text"]
-            and buttons_of(call) == [{"text": "☰ Menu", "callback_data": "m@en"}])
 
 
 def post_update(port, update, secret=None, timeout=60.0):
@@ -260,6 +305,7 @@ def test_run_with_a_webhook_answers_only_updates_with_telegrams_secret(api, tmp_
     assert is_help_reply(reply)
     assert api.sent_texts(2501) == []                   # the refused updates were never handled
     assert status == 0 and bot.failures() == [], bot.log()
+    assert api.token not in bot.log() and " httpx: " not in bot.log()
 
 
 def test_run_with_a_webhook_makes_up_a_secret_when_none_is_set(api, tmp_path):
@@ -280,7 +326,9 @@ def test_run_with_a_webhook_makes_up_a_secret_when_none_is_set(api, tmp_path):
     assert status == 0 and bot.failures() == [], bot.log()
 
 
-def test_lost_network_while_polling_does_not_stop_the_bot(api, knowledge, tmp_path):
+def test_lost_network_while_polling_does_not_stop_the_bot(api, knowledge, tmp_path, bot_errors):
+    bot_errors.expect("Exception happened while polling for updates")   # python-telegram-bot says so, and retries
+
     async def scenario():
         api.fail_next("getUpdates", error_code=502, times=3)
         api.push_message(2601, "/help", language_code="en")
@@ -306,3 +354,51 @@ def test_retention_purges_old_delivery_records_and_message_ids(db):
     counts = db.purge_expired(dt.timedelta(days=365), dt.timedelta(days=30), dt.timedelta(days=30))
     assert counts["message_ids"] == 1 and counts["delivery_records"] == 1
     assert all_rows_mentioning(db.path, 77) == []
+
+
+def test_the_running_bot_schedules_retention_and_it_deletes_what_expired(api, knowledge, tmp_path):
+    """The privacy promises (message numbers 48 hours, unanswered questions and delivery records 30
+    days, people who stopped writing a year) hold because the running bot purges by itself: the
+    application `run` builds has a repeating retention job, first soon after start; run now, it
+    deletes what expired and keeps the rest."""
+    import datetime as dt
+
+    OLD, ACTIVE = 8_100_001, 8_200_002
+    database = tmp_path / "bot.sqlite3"
+    db = Database(database)
+    for person in (OLD, ACTIVE):                                  # OLD stopped writing long ago; ACTIVE still writes
+        db.touch_user(person)
+        db.remember_message(person, 5)
+    db.record_unanswered("an old question", "en", "none")
+    broadcast = db.create_broadcast(topic="alerts", texts={"en": "x"}, default_language="en",
+                                    composed_by="cli:test", lease_owner="me", lease_until=9e12)
+    db.set_subscription(ACTIVE, ["alerts"], "en")
+    db.start_broadcast(broadcast, "me")
+    db.release_broadcast(broadcast, "me", "done")
+    long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)).isoformat()
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE users SET last_seen = ? WHERE chat_id = ?", (long_ago, OLD))
+        conn.execute("UPDATE recent_messages SET at = ? WHERE chat_id = ?", (long_ago, OLD))
+        conn.execute("UPDATE unanswered SET asked_on = '2020-01-01'")
+        conn.execute("UPDATE broadcasts SET finished_at = ?", (long_ago,))
+    db.record_unanswered("a new question", "en", "none")
+    db.close()
+    assert all_rows_mentioning(database, OLD) and len(all_rows_mentioning(database, ACTIVE)) >= 3
+
+    async def scenario(application):
+        jobs = application.job_queue.get_jobs_by_name("retention")
+        assert len(jobs) == 1, "the retention job is not scheduled"
+        [job] = jobs
+        scheduled = (job.job.trigger.interval, job.next_t - dt.datetime.now(dt.timezone.utc))
+        await job.run(application)                           # what the scheduler does when it is due
+        return scheduled
+
+    interval, first_in = run_bot(api, knowledge, database, scenario)
+    assert dt.timedelta(0) < interval <= dt.timedelta(hours=6)          # repeats, 4 times a day or more
+    assert first_in <= dt.timedelta(minutes=1)                           # and starts soon after start
+    assert all_rows_mentioning(database, OLD) == []                       # inactive for a year: gone
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM broadcast_recipients").fetchone()[0] == 0
+        assert [r[0] for r in conn.execute("SELECT text FROM unanswered")] == ["a new question"]
+        assert conn.execute("SELECT COUNT(*) FROM recent_messages WHERE chat_id = ?", (ACTIVE,)).fetchone()[0] >= 1
+    assert Database(database).subscription(ACTIVE).active                    # the active person stays

@@ -190,9 +190,11 @@ def test_roles_cli(tmp_path):
     assert run("revoke", "77", "organizer").strip() == "revoked"
 
 
-def test_reload_end_to_end_live_edit_and_broken_edit(api, knowledge, tmp_path, kb_copy):
+def test_reload_end_to_end_live_edit_and_broken_edit(api, knowledge, tmp_path, kb_copy, bot_errors):
     """An editor changes the Portuguese answer: the running bot answers with it within seconds
     (file watcher); a broken edit keeps the last good answer and /reload says what is wrong."""
+    bot_errors.expect("knowledge reload refused: ERROR")      # the broken edit, refused as it should be
+    bot_errors.expect("still serving the last good knowledge base")
     database = tmp_path / "bot.sqlite3"
     from bot.storage import Database
     Database(database).grant(EDITOR, "editor")

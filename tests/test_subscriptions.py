@@ -6,7 +6,6 @@ import sqlite3
 
 import pytest
 from auxil.bot_runner import buttons_of, run_bot
-from auxil.fake_bot_api import FakeBotAPI
 from auxil.transcript import Conversation
 
 from bot.engine import COMMANDS
@@ -161,12 +160,6 @@ def test_subscribe_is_in_help_and_in_the_telegram_menu(engine):
     assert ("subscribe" in dict(COMMANDS)) and ("unsubscribe" in dict(COMMANDS))
     help_text = Conversation(engine, user_id=3800, language_hint="ht").say("/help").replies[0].text
     assert "/subscribe — Resevwa alèt ijan ak nouvèl kanpay la" in help_text
-
-
-@pytest.fixture
-def api():
-    with FakeBotAPI() as server:
-        yield server
 
 
 def test_subscribing_end_to_end_over_telegram(api, knowledge, tmp_path):

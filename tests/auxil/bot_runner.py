@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Awaitable, Callable, TypeVar
 
@@ -17,9 +22,10 @@ T = TypeVar("T")
 
 
 def run_bot(api: FakeBotAPI, knowledge: Knowledge, database: Path,
-            scenario: Callable[[], Awaitable[T]], **engine_options) -> T:
+            scenario: Callable[..., Awaitable[T]], **engine_options) -> T:
     """Start the bot (long polling) against `api`, run `scenario`, stop the bot cleanly.
-    `engine_options` go to Engine (admin_ids, knowledge_dir)."""
+    `engine_options` go to Engine (admin_ids, knowledge_dir). A scenario that takes an argument
+    gets the running Application (its job queue, bot_data)."""
 
     async def main() -> T:
         db = Database(database)
@@ -32,6 +38,8 @@ def run_bot(api: FakeBotAPI, knowledge: Knowledge, database: Path,
                 await application.updater.start_polling(poll_interval=0, timeout=1)
                 await application.start()
                 try:
+                    if inspect.signature(scenario).parameters:
+                        return await scenario(application)
                     return await scenario()
                 finally:
                     await application.updater.stop()
@@ -52,3 +60,80 @@ def buttons_of(call) -> list[dict]:
 def sent_to(chat_id):
     """A predicate for `api.await_call`: a successful sendMessage to this chat."""
     return lambda c: c.method == "sendMessage" and c.params.get("chat_id") == chat_id and c.ok
+
+
+HELP_START = "I answer questions about immigrants' rights in Massachusetts"
+
+
+def is_help_reply(call) -> bool:
+    """A recorded sendMessage is the English /help reply: its text (with the command list) and its
+    one button, the menu."""
+    return (call.params["text"].startswith(HELP_START) and "\n/subscribe — " in call.params["text"]
+            and buttons_of(call) == [{"text": "☰ Menu", "callback_data": "m@en"}])
+
+
+ROOT = Path(__file__).resolve().parents[2]
+# what a log line of the bot's own failure looks like on `python main.py run`'s standard error
+FAILURE_MARKS = ("Traceback (most recent call last)", " ERROR ", " CRITICAL ")
+
+
+class BotProcess:
+    """`python main.py run ARGS` as its own process against the stand-in Bot API, exactly as an
+    operator starts it (environment settings, `setup_logging`, `build_application`, polling or
+    webhook). Standard error goes to a file: `log()` reads what the operator's terminal shows."""
+
+    def __init__(self, api: FakeBotAPI, database: Path, *args: str, env: dict[str, str] | None = None):
+        import os
+
+        self.api = api
+        self.log_path = Path(database).with_suffix(".stderr.log")
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+        environment.update({"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.base_url,
+                            "BOT_DATABASE": str(database), **(env or {})})
+        self.command = [sys.executable, "main.py", "run", *args]
+        self.environment = environment
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "BotProcess":
+        self._stderr = open(self.log_path, "w", encoding="utf-8")
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.environment,
+                                        stdout=subprocess.DEVNULL, stderr=self._stderr)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; returns the exit status."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._stderr.close()
+        return self.process.returncode
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for(self, predicate, timeout: float = 90.0, start: int = 0):
+        """The stand-in's `wait_for`, failing at once (with the log) if the bot process died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.api.wait_for(predicate, timeout=0.2, start=start)
+            except AssertionError:
+                if not self.alive():
+                    raise AssertionError(f"the bot process exited ({self.process.returncode}):\n"
+                                         + self.log()) from None
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out; the bot's log:\n{self.log()}") from None
+
+    def failures(self) -> list[str]:
+        """Log lines (and tracebacks) that say the bot failed."""
+        return [line for line in self.log().splitlines() if any(m in line for m in FAILURE_MARKS)]
