@@ -1,9 +1,11 @@
 """Staff: live reloads, translation freshness, what people could not get answered, roles."""
 
 import asyncio
+import copy
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -121,20 +123,48 @@ def test_translation_freshness(kb_copy):
     assert (status["es"].state, status["en"].state) == ("ok", "stale")
 
 
-def test_kb_status_and_reviewed_commands(kb_copy):
-    def main(*args):
-        return subprocess.run([sys.executable, "main.py", *args], capture_output=True, text=True,
-                              cwd=ROOT, timeout=60)
+def kb_totals(out: str) -> dict[str, dict[str, int]]:
+    """`kb status`'s "Totals per language" lines: {lang: {"ok": n, "stale": n, ...}}."""
+    totals = {}
+    for line in out.split("Totals per language:")[1].splitlines():
+        match = re.fullmatch(r"  (\w\w): (.*)", line)
+        if match:
+            totals[match[1]] = {m[2].replace(" review", ""): int(m[1])
+                                for m in re.finditer(r"(\d+) ([a-z]+(?: review)?)", match[2])}
+    return totals
 
+
+def test_kb_status_and_reviewed_commands(kb_copy):
+    """One edited answer moves that entry (and only it) from ok to edited in its language and
+    to STALE in the others; `kb reviewed` moves it back. Counted against the copy's own totals,
+    whatever the number of entries."""
+    def main(*args):
+        result = subprocess.run([sys.executable, "main.py", *args, "--dir", str(kb_copy)], capture_output=True,
+                                text=True, cwd=ROOT, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def row(out):
+        return next(line for line in out.splitlines() if line.startswith("warrants ")).split()[1:5]
+
+    main("kb", "reviewed", "warrants")                       # start from a reviewed entry
+    before = main("kb", "status")
+    assert row(before) == ["ok", "ok", "ok", "ok"]
     set_answer(kb_copy, "warrants", "pt", "<b>Novo texto em português.</b>")
-    out = main("kb", "status", "--dir", str(kb_copy)).stdout
-    row = next(line for line in out.splitlines() if line.startswith("warrants "))
-    assert row.split()[1:5] == ["STALE(pt)", "edited", "STALE(pt)", "STALE(pt)"]
-    assert "  en: 36 ok, 1 stale" in out
-    assert main("kb", "reviewed", "warrants", "--dir", str(kb_copy)).returncode == 0
-    out = main("kb", "status", "--dir", str(kb_copy)).stdout
-    assert "  en: 37 ok, 0 stale" in out
-    assert main("kb", "reviewed", "warrants", "xx", "--dir", str(kb_copy)).returncode == 1
+    after = main("kb", "status")
+    assert row(after) == ["STALE(pt)", "edited", "STALE(pt)", "STALE(pt)"]
+    expected = copy.deepcopy(kb_totals(before))
+    assert set(expected) == {"en", "pt", "es", "ht"}
+    for lang, state in (("en", "stale"), ("pt", "edited"), ("es", "stale"), ("ht", "stale")):
+        expected[lang]["ok"] -= 1
+        expected[lang][state] += 1
+    assert kb_totals(after) == expected
+    main("kb", "reviewed", "warrants")
+    again = main("kb", "status")
+    assert row(again) == ["ok", "ok", "ok", "ok"] and kb_totals(again) == kb_totals(before)
+    wrong = subprocess.run([sys.executable, "main.py", "kb", "reviewed", "warrants", "xx", "--dir", str(kb_copy)],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert wrong.returncode == 1 and "Unknown language(s): xx" in wrong.stderr
 
 
 def staff_engine(knowledge, db, kb_dir=None):
