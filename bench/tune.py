@@ -1,10 +1,10 @@
-"""Tuning aid: the matcher on the SPENT held-out sets (v1-v4), which may be used for tuning.
+"""Tuning aid: the matcher on the tuning sets (tuning-a, and the spent held-out sets v1-v4).
 
 Never point it at the current reporting set (bench/quality.py reports on that). Prints, per
 language and style, answered-right, confidently-wrong, found and off-topic rejection, and the
 out-of-fold figures the model chose its thresholds on.
 
-    python bench/tune.py                 # v1-v4
+    python bench/tune.py                 # tuning-a and v1-v4
     python bench/tune.py --show-wrong    # and every confidently wrong answer
 """
 
@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 from bot.knowledge import load_knowledge  # noqa: E402
 from bot.matcher import Matcher  # noqa: E402
 
-SPENT = [ROOT / "bench" / "data" / f"heldout-v{i}.yaml" for i in (1, 2, 3, 4)]
+SPENT = [ROOT / "bench" / "data" / "tuning-a.yaml",
+         *(ROOT / "bench" / "data" / f"heldout-v{i}.yaml" for i in (1, 2, 3, 4))]
 
 
 def main(argv=None) -> int:
@@ -43,7 +44,7 @@ def main(argv=None) -> int:
         for q in yaml.safe_load(path.read_text(encoding="utf-8")):
             detected = matcher.detector.detect(q["text"]).language
             r = matcher.match(q["text"], detected)
-            expect = q.get("expect")
+            expect = q.get("expect") if q.get("expect") not in (None, "none") else None
             style = q.get("style") or ("long" if len(q["text"]) > 160 else "any")
             for group in (q["lang"], "all", f"style:{style}"):
                 s = stats[group]

@@ -168,7 +168,12 @@ class Engine:
             return Response([Reply(_("I can only read words. Please write your question, or choose a "
                                      "topic."), [[self._menu_button()]])], lang)
         norm = normalize(text)
-        if any(norm in GREETINGS[lg] for lg in LANGUAGES):
+        greeted = [lg for lg in LANGUAGES if norm in GREETINGS[lg]]
+        if greeted and stored is None and lang not in greeted:   # "oi": a Portuguese hello
+            lang = greeted[0]
+            with use_language(lang):
+                return self._on_text(text, lang, lang, stored)
+        if greeted:
             return Response([Reply(_("Hello! Ask me your question in your own words, or choose a "
                                      "topic from the menu."), self._category_buttons())], lang)
         if any(norm in THANKS[lg] for lg in LANGUAGES):

@@ -26,6 +26,7 @@ SUGGEST_WINDOW = 0.35     # suggestions: within this much confidence of the best
 SENTENCE_WEIGHT = 0.9     # one sentence of a long message counts a little less than the whole
 QUESTION_WEIGHT = 1.0     # ... except the sentence that asks the question
 MAX_MATCH_CHARS = 4000    # beyond this a message is read only in part (it says so)
+SHORT_WORDS = 2           # a message this short is answered only when it is an entry's own phrasing
 
 
 @dataclass
@@ -59,6 +60,13 @@ class Matcher:
             for lang, tr in entry.translations.items():
                 texts_by_language[lang].extend((*tr.phrasings, tr.title, *tr.keywords))
         self.detector = LanguageDetector(texts_by_language)
+        # exact phrasings (normalised) -> the one entry that has them: "detainee locator", "lawyer"
+        owners: dict[str, set[str]] = {}
+        for entry in kb.entries.values():
+            for tr in entry.translations.values():
+                for p in (*tr.phrasings, tr.title, *tr.keywords):
+                    owners.setdefault(model_text(p, None, known=True), set()).add(entry.id)
+        self._exact = {p: ids.pop() for p, ids in owners.items() if len(ids) == 1}
 
     def match(self, text: str, lang: str | None = None) -> MatchResult:
         """Score the entries for `text`; `lang` is the language the text is written in, if known."""
@@ -89,6 +97,11 @@ class Matcher:
                 best_of_segment.append(ranked[k][0])
         ranking = sorted(combined.items(), key=lambda kv: -kv[1])
         result = self._decide(ranking)
+        if len(texts[0].split()) <= SHORT_WORDS and result.outcome == "answer":
+            # "court", "ICE": too little to be sure, unless it is exactly how an entry is asked
+            if self._exact.get(texts[0]) != result.entry and self._exact.get(model_text(text, None)) != result.entry:
+                result = MatchResult("suggest", None, result.score,
+                                     [e for e, _s in ranking[:MAX_SUGGESTIONS]], result.ranking)
         result.urgent, result.truncated = urgent, truncated
         if result.outcome == "answer":
             t = self.thresholds

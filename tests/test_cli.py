@@ -70,7 +70,7 @@ def test_kb_dump_is_the_loaded_knowledge_base():
     for entry in entries:
         assert entry["category"] in {"rights", "help", "campaign", "action", "about"}
         for lang in ("en", "pt", "es", "ht"):
-            assert set(entry[lang]) == {"title", "questions", "keywords", "answer"}
+            assert set(entry[lang]) == {"title", "questions", "examples", "keywords", "answer"}
 
 
 def test_kb_check_passes_on_the_real_knowledge_base():

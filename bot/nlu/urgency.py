@@ -27,6 +27,8 @@ from ..text import normalize
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SHORT = 4          # words: a cry alone in a message this short is urgent
 CLOSE = 8          # words: agents and "now" this close together in a short message
+# "what do I do IF immigration knocks": a question about a situation, not one happening now
+CONDITIONAL = frozenset({"if", "when", "whenever", "se", "caso", "quando", "si", "cuando"})
 TYPO_SCORE = 88    # rapidfuzz ratio for a single word to count as a typo of a lexicon word
 
 
@@ -87,7 +89,7 @@ def is_urgent(text: str) -> bool:
                 loud or word in capitals or (at_edge and len(words) <= 20)):
             return True
     shouting = text.isupper() and 2 <= len(words) <= 10   # "ICE LAKAY MWEN"
-    if len(words) <= 25:
+    if len(words) <= 25 and not CONDITIONAL.intersection(words[:8]):
         agent_at = [i for i, w in enumerate(words) if w in lex.agents or _fuzzy_word(w, lex.agents)]
         if agent_at and shouting:
             return True
