@@ -111,9 +111,12 @@ def _kb_status(directory: Path) -> int:
     kb, issues = load_knowledge(directory)
     lines, totals = status_table(kb, directory, dt.date.today())
     print("\n".join(lines))
-    broken = sorted({i.entry or i.file for i in issues if i.level == "error"})
-    if broken:
+    errors = [i for i in issues if i.level == "error"]
+    if errors:
+        broken = sorted({i.entry or i.file for i in errors})
         print("\nNot loaded (errors; run python main.py kb check): " + ", ".join(broken))
+        for issue in errors:
+            print(f"  {issue}")
     print("\nTotals per language:")
     for lang, t in totals.items():
         print(f"  {lang}: {t['ok']} ok, {t['stale']} stale, {t['edited']} edited, {t['new']} new, "

@@ -131,6 +131,21 @@ class _LineDict(dict):
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+class _NotADate(str):
+    """Text that looks like a date but is not one (2027-02-30): kept as text, so that the field
+    that holds it reports the file and line instead of the YAML parser raising."""
+
+
+def _construct_timestamp(loader, node):
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return _NotADate(loader.construct_scalar(node))
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+
+
 def load_knowledge(directory: Path, today: dt.date | None = None) -> tuple[KnowledgeBase, list[Issue]]:
     """Load every `*.yaml` under `directory`. Returns the entries that loaded and all issues."""
     today = today or dt.date.today()
@@ -157,6 +172,10 @@ def load_knowledge(directory: Path, today: dt.date | None = None) -> tuple[Knowl
             issues.append(Issue("error", rel, mark.line + 1 if mark else None,
                                 f"YAML syntax error: {problem}. Check indentation and quotes on this "
                                 "line and the one before it"))
+            continue
+        except (ValueError, TypeError, RecursionError) as exc:   # a value YAML cannot build
+            issues.append(Issue("error", rel, None, f"the file could not be read ({type(exc).__name__}: "
+                                f"{exc}); check its values, or run python main.py kb check"))
             continue
         entry, entry_issues = _parse_entry(data, rel, path.stem, today)
         issues.extend(entry_issues)
@@ -241,6 +260,10 @@ def _parse_entry(data, rel: str, stem: str, today: dt.date) -> tuple[Entry | Non
 def _date_field(data, key, add):
     value = data.get(key)
     if value is None:
+        return None
+    if isinstance(value, _NotADate):
+        add("error", f"{key}: {value} is not a real date (no such day in that month); write "
+            "YYYY-MM-DD, like 2026-11-25", key)
         return None
     if isinstance(value, dt.datetime):
         return value.date()

@@ -54,4 +54,9 @@ async def watch_knowledge(engine, directory: Path, stop: asyncio.Event | None = 
     async for changes in awatch(directory, stop_event=stop, debounce=500, step=100,
                                 watch_filter=lambda _change, path: path.endswith((".yaml", ".yml"))):
         log.info("knowledge files changed (%d); reloading", len(changes))
-        await asyncio.to_thread(reload_knowledge, engine, directory)
+        try:
+            await asyncio.to_thread(reload_knowledge, engine, directory)
+        except Exception as exc:   # never let one bad edit end the watching: the next edit must go live
+            log.error("knowledge reload failed (%s); still serving the last good knowledge base "
+                      "(%d entries); the next saved edit is tried again", type(exc).__name__,
+                      len(engine.knowledge.kb))

@@ -1,0 +1,98 @@
+"""Bad edits and bad input (issue 14): an editor's mistake or an admin's typo gets a clear answer,
+never a traceback, and never stops the bot from taking the next good edit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from auxil.kb_fixtures import entry_data, write_entry
+from auxil.transcript import Conversation
+
+from bot.engine import Engine, Knowledge
+from bot.knowledge import load_knowledge
+from bot.matcher import Matcher, ModelCache
+from bot.storage import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(*args, env=None, stdin="", timeout=180):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "main.py", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, env=environment, timeout=timeout)
+
+
+@pytest.fixture
+def small_kb(tmp_path):
+    root = tmp_path / "knowledge"
+    write_entry(root, entry_data("bananas", "bananas"))
+    write_entry(root, entry_data("tractors", "tractors", category="help"))
+    return root
+
+
+def small_engine(kb_dir: Path, db: Database, **kw) -> Engine:
+    kb, _ = load_knowledge(kb_dir)
+    return Engine(Knowledge(kb, Matcher(kb, ModelCache())), db, knowledge_dir=kb_dir, **kw)
+
+
+def add_line(path: Path, after: str, line: str) -> int:
+    """Insert `line` after the first line starting with `after`; returns its line number."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    at = next(i for i, text in enumerate(lines) if text.startswith(after)) + 1
+    lines.insert(at, line)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return at + 1
+
+
+# -- an impossible date ---------------------------------------------------------------------------
+
+def test_an_impossible_date_is_a_file_and_line_error(small_kb):
+    line = add_line(small_kb / "rights" / "bananas.yaml", "reviewed:", "review_by: 2027-02-30")
+    kb, issues = load_knowledge(small_kb)
+    errors = [i for i in issues if i.level == "error"]
+    assert [(e.file, e.line, e.entry) for e in errors] == [("knowledge/rights/bananas.yaml", line, "bananas")]
+    assert "2027-02-30" in errors[0].message and "not a real date" in errors[0].message
+    assert "bananas" not in kb.entries and "tractors" in kb.entries
+
+
+@pytest.mark.parametrize("command", [["kb", "check"], ["kb", "status"], ["report"], ["chat"]])
+def test_an_impossible_date_does_not_crash_any_command(small_kb, tmp_path, command):
+    line = add_line(small_kb / "rights" / "bananas.yaml", "reviewed:", "review_by: 2027-02-30")
+    env = {"BOT_KNOWLEDGE_DIR": str(small_kb), "BOT_DATABASE": str(tmp_path / "bot.sqlite3")}
+    args = [*command, "--dir", str(small_kb)] if command[0] == "kb" else command
+    result = main(*args, env=env, stdin="/menu\n")
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out
+    assert f"knowledge/rights/bananas.yaml:{line}" in out, out
+
+
+def test_live_reload_survives_an_impossible_date_and_takes_the_next_good_edit(small_kb, tmp_path):
+    from bot.reloader import watch_knowledge
+
+    engine = small_engine(small_kb, Database(tmp_path / "bot.sqlite3"))
+    path = small_kb / "rights" / "bananas.yaml"
+    original = path.read_text(encoding="utf-8")
+
+    async def scenario():
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(watch_knowledge(engine, small_kb, stop))
+        await asyncio.sleep(0.5)
+        add_line(path, "reviewed:", "review_by: 2027-02-30")
+        await asyncio.sleep(2.0)                 # the watcher sees the bad edit and refuses it
+        assert not watcher.done(), watcher.exception()
+        path.write_text(original.replace("About bananas.", "Bananas, revised."), encoding="utf-8")
+        for _ in range(40):
+            await asyncio.sleep(0.25)
+            if "revised" in engine.knowledge.kb.entries["bananas"].text("en").answer:
+                break
+        stop.set()
+        await asyncio.wait_for(watcher, 5)
+
+    asyncio.run(scenario())
+    assert "Bananas, revised." in engine.knowledge.kb.entries["bananas"].text("en").answer
