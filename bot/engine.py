@@ -300,7 +300,12 @@ class Engine:
                 return Reply(escape(_("Reloading is not available here.")))
             result = reload_knowledge(self, self.knowledge_dir)
             if result.ok:
+                changes = ([escape(_("Entries added: {ids}", ids=", ".join(result.added)))] if result.added
+                           else []) + ([escape(_("Entries removed (their file is gone or its id changed): "
+                                                 "{ids}", ids=", ".join(result.removed)))]
+                                       if result.removed else [])
                 return Reply(escape(_("Reloaded: the bot now answers from {n} entries.", n=result.entries))
+                             + "".join("\n" + line for line in changes)
                              + ("\n" + escape(_("Warnings:")) + "\n" + "\n".join(
                                  f"• <code>{escape(str(i))}</code>" for i in result.issues[:10])
                                 if result.issues else ""))

@@ -17,6 +17,8 @@ class ReloadResult:
     ok: bool
     entries: int
     issues: list[Issue] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)     # entry ids the reload brought in
+    removed: list[str] = field(default_factory=list)   # entry ids gone (file deleted, id changed)
 
     @property
     def errors(self) -> list[Issue]:
@@ -42,9 +44,13 @@ def reload_knowledge(engine, directory: Path) -> ReloadResult:
         issue = Issue("error", str(directory), None, f"training the matcher failed ({type(exc).__name__}); "
                       "nothing changed. Run python main.py kb check, and tell the developers if it passes")
         return ReloadResult(False, len(engine.knowledge.kb), [*issues, issue])
+    before = set(engine.knowledge.kb.entries)
+    added, removed = sorted(set(kb.entries) - before), sorted(before - set(kb.entries))
     engine.knowledge = knowledge  # one assignment: a message sees the old or the new
-    log.info("knowledge reloaded: %d entries", len(kb))
-    return ReloadResult(True, len(kb), issues)
+    log.info("knowledge reloaded: %d entries%s%s", len(kb),
+             "; added: " + ", ".join(added) if added else "",
+             "; removed: " + ", ".join(removed) if removed else "")
+    return ReloadResult(True, len(kb), issues, added, removed)
 
 
 async def watch_knowledge(engine, directory: Path, stop: asyncio.Event | None = None) -> None:

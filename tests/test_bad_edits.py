@@ -96,3 +96,26 @@ def test_live_reload_survives_an_impossible_date_and_takes_the_next_good_edit(sm
 
     asyncio.run(scenario())
     assert "Bananas, revised." in engine.knowledge.kb.entries["bananas"].text("en").answer
+
+
+# -- a deleted (or added) entry file ---------------------------------------------------------------
+
+def test_a_reload_says_which_entries_it_added_and_removed(small_kb, tmp_path, caplog):
+    engine = small_engine(small_kb, Database(tmp_path / "bot.sqlite3"), admin_ids=frozenset({7}))
+    editor = Conversation(engine, user_id=7)
+    (small_kb / "help" / "tractors.yaml").unlink()
+    write_entry(small_kb, entry_data("combines", "combines"))
+    with caplog.at_level("INFO", logger="bot.reloader"):
+        editor.say("/reload")
+    assert "2 entries" in editor.text
+    assert "Entries added: combines" in editor.text
+    assert "Entries removed (their file is gone or its id changed): tractors" in editor.text
+    logged = [r.getMessage() for r in caplog.records if "knowledge reloaded" in r.getMessage()]
+    assert logged == ["knowledge reloaded: 2 entries; added: combines; removed: tractors"]
+    editor.say("/reload")                    # nothing changed: nothing added or removed is said
+    assert "Entries added" not in editor.text and "Entries removed" not in editor.text
+    Conversation(engine, user_id=7, language_hint="pt-br")
+    engine.db.set_language(7, "pt")
+    (small_kb / "rights" / "combines.yaml").unlink()
+    editor.say("/reload")
+    assert "Entradas removidas" in editor.text and "combines" in editor.text
