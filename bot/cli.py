@@ -227,6 +227,16 @@ def cmd_run(args, settings: Settings) -> int:
     return 0
 
 
+def _user_id(text: str) -> int:
+    from .roles import person_id
+
+    value = person_id(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Telegram user id (digits only, like "
+                                         "123456789)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python main.py", description=(
         "Know-your-rights bot for immigrants in Massachusetts."))
@@ -268,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     roles_sub.add_parser("list", help="who has which role")
     for name in ("grant", "revoke"):
         p = roles_sub.add_parser(name, help=f"{name} a role")
-        p.add_argument("user_id", type=int, help="Telegram user id")
+        p.add_argument("user_id", type=_user_id, help="Telegram user id")
         p.add_argument("role", choices=["editor", "organizer", "admin"])
     roles.set_defaults(func=cmd_roles)
 

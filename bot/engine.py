@@ -19,7 +19,7 @@ from .languages import DEFAULT_LANGUAGE, LANGUAGES, NATIVE_NAMES, from_telegram_
 from .lexicon import GREETINGS, THANKS
 from .masking import mask_personal_data
 from .matcher import Matcher, MatchResult
-from .roles import Roles
+from .roles import Roles, person_id
 from .storage import ROLES, Database
 from .telegram_html import escape
 from .text import is_blank, normalize
@@ -316,11 +316,11 @@ class Engine:
         if command == "report":
             return self._short_report()
         args = text.split()[1:]
-        if len(args) != 2 or not args[0].lstrip("-").isdigit() or args[1] not in ROLES:
+        if len(args) != 2 or person_id(args[0]) is None or args[1] not in ROLES:
             return Reply(escape(_("Write it like this: /{command} 123456789 editor (roles: editor, "
                                   "organizer, admin). The number is the person's Telegram user id.",
                                   command=command)))
-        person, role = int(args[0]), args[1]
+        person, role = person_id(args[0]), args[1]
         changed = self.db.grant(person, role) if command == "grant" else self.db.revoke(person, role)
         log.info("a role was %s", "granted" if command == "grant" else "revoked")
         if command == "grant":

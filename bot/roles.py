@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .storage import Database
 
 # What each role allows, beyond what everyone can do.
@@ -26,3 +28,12 @@ class Roles:
     def may(self, chat_id: int, action: str) -> bool:
         """True if the person's roles allow `action` (e.g. "reload", "broadcast", "grant")."""
         return any(action in PERMISSIONS[role] for role in self.of(chat_id))
+
+
+_PERSON_ID = re.compile(r"-?[0-9]{1,18}")   # ASCII digits only ("²" and "٣" are digits to Python)
+
+
+def person_id(text: str) -> int | None:
+    """A user id as staff type it (/grant, roles grant), or None: ASCII digits that fit the
+    database's 64-bit integers (Telegram's ids have at most 16 digits)."""
+    return int(text) if _PERSON_ID.fullmatch(text) else None

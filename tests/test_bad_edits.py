@@ -119,3 +119,29 @@ def test_a_reload_says_which_entries_it_added_and_removed(small_kb, tmp_path, ca
     (small_kb / "rights" / "combines.yaml").unlink()
     editor.say("/reload")
     assert "Entradas removidas" in editor.text and "combines" in editor.text
+
+
+# -- /grant with a number that is not one ----------------------------------------------------------
+
+@pytest.mark.parametrize("person", ["²", "٣٤٥", "99999999999999999999999", "-99999999999999999999999", "12x"])
+def test_grant_with_an_impossible_id_gets_a_clear_reply(small_kb, tmp_path, caplog, person):
+    engine = small_engine(small_kb, Database(tmp_path / "bot.sqlite3"), admin_ids=frozenset({7}))
+    admin = Conversation(engine, user_id=7)
+    with caplog.at_level("DEBUG"):
+        for command in ("grant", "revoke"):
+            admin.say(f"/{command} {person} editor")
+            assert "Write it like this" in admin.text
+            assert "user id" in admin.text
+    assert engine.db.people_with_roles() == []
+    assert not any(r.exc_info for r in caplog.records)
+    assert not any(person in r.getMessage() for r in caplog.records)
+    admin.say("/grant 5551 editor")                  # a real id still works
+    assert "5551 is now editor" in admin.text
+
+
+@pytest.mark.parametrize("person", ["99999999999999999999999", "²"])
+def test_roles_cli_with_an_impossible_id_gets_a_clear_error(tmp_path, person):
+    result = main("roles", "grant", person, "editor", env={"BOT_DATABASE": str(tmp_path / "bot.sqlite3")})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "user id" in result.stderr
