@@ -412,7 +412,7 @@ class Engine:
             return Response([self._language_picker()], lang)
         if kind == "h" and arg[-2:] in (":y", ":n") and arg[:-2] in kb.entries:
             helpful = arg.endswith(":y")
-            self.db.record_feedback(arg[:-2], lang, helpful)
+            self.db.record_feedback(arg[:-2], lang, helpful, chat_id=user_id)
             if helpful:
                 return Response([Reply(escape(_("Thank you! This helps us improve the answers.")))], lang)
             return Response([Reply(escape(_("Thank you for telling us: staff will review this answer. "

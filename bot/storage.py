@@ -144,9 +144,22 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (channel, digest)
     ) WITHOUT ROWID;
     """,
+    # 8: "Did this help?" votes (issue 14): one per person and answer, so that pressing 👎 thirty
+    # times counts once and pressing 👍 after it changes the vote. The person's key is here only
+    # for that and for /forget (which deletes the vote); reports read counts (feedback_counts).
+    # The `feedback` table keeps the counts of votes given before, which have no person.
+    """
+    CREATE TABLE votes (
+        chat_id INTEGER NOT NULL,
+        entry   TEXT NOT NULL,
+        lang    TEXT NOT NULL,
+        helpful INTEGER NOT NULL CHECK (helpful IN (0, 1)),
+        PRIMARY KEY (chat_id, entry)
+    ) WITHOUT ROWID;
+    """,
 ]
 ROLES = ("editor", "organizer", "admin")
-CHANNELS = ("telegram", "whatsapp", "terminal")
+CHANNELS = ("telegram", "whatsapp", "terminal", "web", "sms")   # web: a random session id; sms: a phone number
 HANDLED_FOR = dt.timedelta(hours=48)   # how long a handled webhook message id is remembered
 
 # Telegram lets a bot delete messages in a private chat only while they are under 48 hours old.
@@ -455,18 +468,21 @@ class Database:
         with self._lock, self._conn:
             return self._conn.execute("DELETE FROM unanswered WHERE text = ?", (text,)).rowcount
 
-    def record_feedback(self, entry: str, lang: str, helpful: bool) -> None:
-        column = "helpful" if helpful else "unhelpful"
+    def record_feedback(self, entry: str, lang: str, helpful: bool, *, chat_id: int) -> None:
+        """This person's vote on this answer, replacing any earlier one (one vote per person)."""
         with self._lock, self._conn:
-            self._conn.execute(f"INSERT INTO feedback (entry, lang, {column}) VALUES (?, ?, 1) "
-                               f"ON CONFLICT(entry, lang) DO UPDATE SET {column} = {column} + 1",
-                               (entry, lang))
+            self._conn.execute("INSERT INTO votes (chat_id, entry, lang, helpful) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT(chat_id, entry) DO UPDATE SET lang = excluded.lang, "
+                               "helpful = excluded.helpful", (chat_id, entry, lang, int(helpful)))
 
     def feedback_counts(self) -> list[tuple[str, str, int, int]]:
-        """(entry, lang, helpful, unhelpful), most "no" votes first."""
+        """(entry, lang, helpful, unhelpful), most "no" votes first: counts only, never who."""
         with self._lock:
             return list(self._conn.execute(
-                "SELECT entry, lang, helpful, unhelpful FROM feedback ORDER BY unhelpful DESC, entry, lang"))
+                "SELECT entry, lang, SUM(helpful), SUM(unhelpful) FROM ("
+                "SELECT entry, lang, helpful, unhelpful FROM feedback UNION ALL "
+                "SELECT entry, lang, helpful, 1 - helpful FROM votes) "
+                "GROUP BY entry, lang ORDER BY SUM(unhelpful) DESC, entry, lang"))
 
     # -- roles --------------------------------------------------------------------------------
 
