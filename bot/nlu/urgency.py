@@ -10,6 +10,10 @@ in bot/nlu/data/urgent-<lang>.txt:
   capitals (HELP) or with "!" in a message of a few lines, not in "how can I help the campaign".
 - `agents:` and `now:` lines: agents named together with "now/here" in a short message
   ("ice outside rn", "la migra esta aqui").
+- `soon:` and `danger:` lines: something happening now or just now ("right now", "acabou de",
+  "fèk", "they are ...") with an agent or a danger ("a knife", "chest pain", "taken", "sign") in
+  the same message: "they are holding a paper up to my window", "ICE fèk pran vwazin mwen".
+None of the last two counts in a message that opens as a hypothetical ("what do I do if ...").
 """
 
 from __future__ import annotations
@@ -38,11 +42,14 @@ class Lexicon:
     cries: frozenset[str]        # single words or short phrases
     agents: frozenset[str]
     now: tuple[str, ...]
+    soon: tuple[str, ...]
+    danger: tuple[str, ...]
 
 
 @lru_cache(maxsize=None)
 def lexicon() -> Lexicon:
-    kinds: dict[str, set[str]] = {"phrase": set(), "cry": set(), "agents": set(), "now": set()}
+    kinds: dict[str, set[str]] = {"phrase": set(), "cry": set(), "agents": set(), "now": set(),
+                                   "soon": set(), "danger": set()}
     for lang in LANGUAGES:
         path = DATA_DIR / f"urgent-{lang}.txt"
         if not path.is_file():
@@ -55,7 +62,8 @@ def lexicon() -> Lexicon:
             if norm:
                 kinds[kind.strip()].add(norm)
     return Lexicon(tuple(sorted(kinds["phrase"], key=len, reverse=True)), frozenset(kinds["cry"]),
-                   frozenset(kinds["agents"]), tuple(sorted(kinds["now"])))
+                   frozenset(kinds["agents"]), tuple(sorted(kinds["now"])), tuple(sorted(kinds["soon"])),
+                   tuple(sorted(kinds["danger"])))
 
 
 def _has_phrase(padded: str, phrase: str) -> bool:
@@ -89,7 +97,12 @@ def is_urgent(text: str) -> bool:
                 loud or word in capitals or (at_edge and len(words) <= 20)):
             return True
     shouting = text.isupper() and 2 <= len(words) <= 10   # "ICE LAKAY MWEN"
-    if len(words) <= 25 and not CONDITIONAL.intersection(words[:8]):
+    hypothetical = bool(CONDITIONAL.intersection(words[:8]))
+    if not hypothetical and len(words) <= 45 and any(_has_phrase(padded, p) for p in lex.soon):
+        agents = any(w in lex.agents for w in words) or any(_has_phrase(padded, a) for a in lex.agents if " " in a)
+        if agents or any(_has_phrase(padded, d) for d in lex.danger):
+            return True
+    if len(words) <= 25 and not hypothetical:
         agent_at = [i for i, w in enumerate(words) if w in lex.agents or _fuzzy_word(w, lex.agents)]
         if agent_at and shouting:
             return True
