@@ -67,3 +67,69 @@ def test_votes_given_before_this_change_still_count(db):
     db.record_feedback("warrants", "pt", False, chat_id=11)
     db.record_feedback("warrants", "pt", False, chat_id=11)
     assert db.feedback_counts() == [("warrants", "pt", 3, 6)]
+
+
+# -- masking what staff read: names, street addresses, dates (and phones, emails, A-numbers) -------
+
+from bot.masking import mask_personal_data  # noqa: E402
+
+MASKED = [
+    # English
+    ("my name is Maria Silva and ICE took my husband", "my name is [name] and ICE took my husband"),
+    ("hi my name's john, can they deport me", "hi my name's [name], can they deport me"),
+    ("My son's name is Kevin. Can the school tell ICE?", "My son's name is [name]. Can the school tell ICE?"),
+    ("ICE came to 45 Washington St apt 3 in Chelsea", "ICE came to [address] in Chelsea"),
+    ("they wait outside 88 Blue Hill Ave every morning", "they wait outside [address] every morning"),
+    ("I was born on 03/12/1985 in Guatemala", "I was born on [date] in Guatemala"),
+    ("born March 3, 1985, do I qualify", "born [date], do I qualify"),
+    ("my hearing is 2027-01-15 at the court", "my hearing is [date] at the court"),
+    ("call 617-555-0199 or maria.s@example.com, A# 123 456 789",
+     "call [phone] or [email], [A-number]"),
+    # Português
+    ("meu nome é Ana Souza e tenho medo de ir no tribunal", "meu nome é [name] e tenho medo de ir no tribunal"),
+    ("Me chamo Paulo. Moro na Rua das Flores 120, Framingham",
+     "Me chamo [name]. Moro na [address], Framingham"),
+    ("nasci em 12 de março de 1990, posso pedir o TPS?", "nasci em [date], posso pedir o TPS?"),
+    ("o nome dele é Carlos Alberto da Silva e ele foi preso", "o nome dele é [name] e ele foi preso"),
+    # Español
+    ("me llamo José Pérez, tengo miedo", "me llamo [name], tengo miedo"),
+    ("Mi nombre es Rosa y vivo en 12 Main Street, Lynn", "Mi nombre es [name] y vivo en [address], Lynn"),
+    ("nací el 5 de mayo de 1988 en Honduras", "nací el [date] en Honduras"),
+    ("vivo en la Calle Broadway 230 con mis hijos", "vivo en la [address] con mis hijos"),
+    # Kreyòl ayisyen
+    ("mwen rele Jean Baptiste, mwen bezwen èd", "mwen rele [name], mwen bezwen èd"),
+    ("non mwen se Marie Joseph epi ICE vin lakay mwen", "non mwen se [name] epi ICE vin lakay mwen"),
+    ("mwen fèt 12 mas 1985 ann Ayiti", "mwen fèt [date] ann Ayiti"),
+    ("mwen rete 30 Geneva Ave Dorchester", "mwen rete [address] Dorchester"),
+]
+
+
+@pytest.mark.parametrize("raw, masked", MASKED)
+def test_names_addresses_and_dates_are_masked(raw, masked):
+    assert mask_personal_data(raw) == masked
+
+
+@pytest.mark.parametrize("raw", [
+    "ICE na porta dia 12",                         # a day alone is not a date of birth
+    "what is my name worth to ICE",                # no name given
+    "can I call 911 if ICE is at my door",
+    "how do I get a red card in May",              # a month alone
+    "kisa m fè si ICE vin lakay mwen",
+    "I-9 form at work, 3 questions",
+    "I have 2 days before court, what do I bring",
+    "ki moun pou m rele lè ICE vini",               # "who do I call": rele is also "to call"
+    "Mwen rele prizon Plymouth twa fwa",             # "I called the prison"
+    "mi esposo me llamo ayer desde detencion",       # "my husband called me"
+    "en mi calle se han llevado a 3 vecinos este mes",
+    "o que mudou em janeiro de 2025",                # a month and year: when, not who
+])
+def test_ordinary_questions_are_kept_as_written(raw):
+    assert mask_personal_data(raw) == raw
+
+
+def test_unanswered_questions_are_stored_masked(engine):
+    chat = Conversation(engine, user_id=880011)
+    chat.say("my name is Maria Silva, I live at 45 Washington St, born 03/12/1985: pizza recipe?")
+    with sqlite3.connect(engine.db.path) as conn:
+        texts = [r[0] for r in conn.execute("SELECT text FROM unanswered")]
+    assert texts == ["my name is [name], I live at [address], born [date]: pizza recipe?"]
