@@ -23,8 +23,8 @@ from .nlu.urgency import is_urgent
 
 MAX_SUGGESTIONS = 3
 SUGGEST_WINDOW = 0.35     # suggestions: within this much confidence of the best
-SENTENCE_WEIGHT = 0.9     # one sentence of a long message counts a little less than the whole
-QUESTION_WEIGHT = 1.0     # ... except the sentence that asks the question
+SENTENCE_WEIGHT = 0.7     # one sentence of a long message counts less than the whole ...
+QUESTION_WEIGHT = 0.9     # ... the sentence that asks the question a little more (tuned on tuning-a)
 MAX_MATCH_CHARS = 4000    # beyond this a message is read only in part (it says so)
 SHORT_WORDS = 2           # a message this short is answered only when it is an entry's own phrasing
 

@@ -96,7 +96,7 @@ class Thresholds:
 
 
 def choose_thresholds(best: np.ndarray, second: np.ndarray, right: np.ndarray, offtopic: np.ndarray,
-                      max_wrong: float = 0.05, max_offtopic: float = 0.05, margin: float = 0.05,
+                      max_wrong: float = 0.07, max_offtopic: float = 0.05, margin: float = 0.05,
                       offtopic_suggest_share: float = 0.25, max_suggest: float = 0.45) -> Thresholds:
     """Thresholds from out-of-fold results, one row per training text.
 
