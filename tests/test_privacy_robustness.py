@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from auxil.bot_runner import BotProcess, buttons_of, is_help_reply, run_bot, sent_to
+from auxil.bot_runner import (BotProcess, assert_answer, assert_fallback, button_data, buttons_of,
+                              is_help_reply, run_bot, sent_to)
 
 from bot.storage import Database, StorageError
 
@@ -47,7 +48,8 @@ def test_non_text_messages_get_a_friendly_answer(api, knowledge, tmp_path, kind)
         return await api.await_call(sent_to(2001))
 
     reply = run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
-    assert reply.params["text"].startswith("Eu só consigo ler texto")
+    assert reply.params["text"] == "Eu só consigo ler texto. Escreva sua pergunta, ou escolha um tema."
+    assert button_data(reply) == ["m@pt"]
 
 
 def test_edits_and_channel_posts_are_ignored_on_purpose(api, knowledge, tmp_path):
@@ -82,15 +84,26 @@ def test_group_chats_get_a_notice_and_the_bot_leaves(api, knowledge, tmp_path):
     assert {c.params["chat_id"] for c in api.requests("leaveChat")} == {-3001, -3002}
 
 
-@pytest.mark.parametrize("text", ["\u202eما هي حقوقي إذا جاءت الهجرة", "a" * 4096,
-                                  "ICE\u200b na\u200d porta\x07", "👮‍♂️🚪❓"])
-def test_odd_texts_are_answered(api, knowledge, tmp_path, text):
+@pytest.mark.parametrize("text, expected", [
+    ("\u202eما هي حقوقي إذا جاءت الهجرة", "fallback"),    # Arabic (right-to-left mark): not a language it speaks
+    ("a" * 4096, "fallback"),                              # as long as Telegram allows, and no words
+    ("ICE\u200b na\u200d porta\x07", "ice-at-home"),        # invisible characters and a bell in a question
+    ("👮‍♂️🚪❓", "words only"),                               # emoji only
+])
+def test_odd_texts_are_answered(api, knowledge, tmp_path, text, expected):
+    """Odd texts from a Portuguese-speaking phone get the reply they call for, in Portuguese."""
     async def scenario():
         api.push_message(2201, text, language_code="pt-br")
         return await api.await_call(sent_to(2201))
 
     reply = run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
-    assert 0 < len(reply.params["text"]) <= 4096
+    if expected == "fallback":
+        assert_fallback(reply, "pt")
+    elif expected == "words only":
+        assert reply.params["text"] == "Eu só consigo ler texto. Escreva sua pergunta, ou escolha um tema."
+        assert button_data(reply) == ["m@pt"]
+    else:
+        assert_answer(reply, knowledge.kb, expected, "pt")
 
 
 def all_rows_mentioning(path, value):
@@ -252,7 +265,7 @@ def test_server_errors_are_retried_then_dropped_and_the_bot_keeps_serving(api, k
     retried, served = run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
     failures = [c for c in api.requests("sendMessage") if c.params["chat_id"] == 2402]
     assert len(failures) == 3 and all(c.error_code == 500 for c in failures)   # tried, then dropped
-    assert "/menu" in served.params["text"]
+    assert is_help_reply(retried) and is_help_reply(served)
 
 
 def _free_port():
@@ -337,7 +350,7 @@ def test_lost_network_while_polling_does_not_stop_the_bot(api, knowledge, tmp_pa
     reply = run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
     failed_polls = [c for c in api.requests("getUpdates") if c.error_code == 502]
     assert len(failed_polls) == 3
-    assert "/menu" in reply.params["text"]
+    assert is_help_reply(reply)
 
 
 def test_retention_purges_old_delivery_records_and_message_ids(db):

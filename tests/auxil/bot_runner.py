@@ -72,6 +72,40 @@ def is_help_reply(call) -> bool:
             and buttons_of(call) == [{"text": "☰ Menu", "callback_data": "m@en"}])
 
 
+# What a reply is, from what the stand-in recorded: the buttons' data carry the entry and the
+# language the reply was written in ("h:ice-at-home:y@pt", "m@pt"), the text its wording.
+FALLBACK_START = {"en": "Sorry, I don't have an answer to that.",
+                  "pt": "Desculpe, não tenho uma resposta para isso."}
+HOTLINE, EMERGENCY = "617-370-5023", "911"
+
+
+def button_data(call) -> list[str]:
+    return [b["callback_data"] for b in buttons_of(call)]
+
+
+def assert_answer(call, kb, entry_id: str, lang: str) -> None:
+    """The call is the answer of entry `entry_id` in `lang`: its title and answer, then "Did this
+    help?" for that entry, its related entries and the menu, all in `lang`."""
+    from bot.telegram_html import escape
+
+    entry = kb.entries[entry_id]
+    tr = entry.text(lang)
+    expected = ([f"h:{entry_id}:y@{lang}", f"h:{entry_id}:n@{lang}"]
+                + [f"a:{r}@{lang}" for r in entry.related if r in kb.entries] + [f"m@{lang}"])
+    assert button_data(call) == expected, (entry_id, lang, call.params["text"][:300])
+    assert f"<b>{escape(tr.title)}</b>\n\n{tr.answer}" in call.params["text"]
+    related = [b["text"] for b in buttons_of(call)][2:-1]
+    assert related == [kb.entries[r].text(lang).title for r in entry.related if r in kb.entries]
+
+
+def assert_fallback(call, lang: str) -> None:
+    """The call is the honest "no answer" in `lang`: the hotline and 911, the menu and "who to call"."""
+    text = call.params["text"]
+    assert text.startswith(FALLBACK_START[lang]), text[:300]
+    assert HOTLINE in text and EMERGENCY in text
+    assert button_data(call) == [f"m@{lang}", f"a:emergency-contacts@{lang}"]
+
+
 ROOT = Path(__file__).resolve().parents[2]
 # what a log line of the bot's own failure looks like on `python main.py run`'s standard error
 FAILURE_MARKS = ("Traceback (most recent call last)", " ERROR ", " CRITICAL ")
