@@ -57,7 +57,8 @@ def test_ask_json_one_object_per_line():
 def test_ask_one_question_with_lang():
     result = run(["ask", "--lang", "pt", "--json", "ICE", "is", "at", "my", "door", "what", "do", "I", "do"])
     row = json.loads(result.stdout)
-    assert row["lang"] == "pt"
+    assert row["lang"] == "pt" and row["entry"] == "ice-at-home"           # an English question, a Portuguese answer
+    assert "ICE na sua porta" in row["answer"] and "Não abra a porta" in row["answer"]
     assert row["question"] == "ICE is at my door what do I do"
 
 
