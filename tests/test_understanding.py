@@ -268,3 +268,16 @@ def test_no_reporting_set_question_is_a_knowledge_base_phrasing(real_kb):
     taught = [(e.id, lang, p) for e in real_kb.entries.values() for lang, tr in e.translations.items()
               for p in (*tr.phrasings, *tr.keywords) if normalize(p) in reporting]
     assert not taught, taught
+
+
+def test_a_large_knowledge_base_uses_the_centroid_ranker(monkeypatch, small_kb_dir):
+    """Above MAX_REGRESSION_LABELS entries the linear ranker is a nearest-centroid model that
+    trains in one pass; it still ranks the right entry first."""
+    from bot.nlu import rankers
+
+    monkeypatch.setattr(rankers, "MAX_REGRESSION_LABELS", 1)
+    kb, _ = load_knowledge(small_kb_dir)
+    m = Matcher(kb, ModelCache())
+    assert isinstance(m.model.rankers.linear.model, rankers._Centroids)
+    assert m.match("tell me about tractors please", "en").ranking[0][0] == "tractors"
+    assert m.match("preciso de bananas", "pt").ranking[0][0] == "bananas"

@@ -36,12 +36,14 @@ class Scores:
     unknown: list[float]  # share of unknown words per text
 
 
-def _lead(row: np.ndarray, j: int) -> float:
-    """How far label j is ahead of the best other label (negative when behind)."""
+def _leader(row: np.ndarray):
+    """A function giving how far label j is ahead of the best other label (negative when behind)."""
     if row.shape[0] < 2:
-        return float(row[j])
-    others = np.delete(row, j)
-    return float(row[j] - others.max())
+        return lambda j: float(row[j])
+    first = int(np.argmax(row))
+    top = float(row[first])
+    runner_up = float(np.partition(row, -2)[-2])
+    return lambda j: float(row[j]) - (runner_up if j == first else top)
 
 
 def candidates(scores: Scores, i: int, none_index: int | None) -> tuple[list[int], np.ndarray]:
@@ -52,19 +54,17 @@ def candidates(scores: Scores, i: int, none_index: int | None) -> tuple[list[int
         lr[none_index] = -1.0   # never a candidate
     picks: list[int] = []
     for row in (lr, bm, kn):
-        for j in np.argsort(-row)[:TOP_K]:
+        for j in np.argpartition(-row, min(TOP_K, row.shape[0] - 1))[:TOP_K]:
             if j != none_index and j not in picks:
                 picks.append(int(j))
     bm_top = float(bm.max()) if bm.size else 0.0
     lr_first, bm_first, kn_first = int(np.argmax(lr)), int(np.argmax(bm)), int(np.argmax(kn))
-    rows = []
-    for j in picks:
-        rows.append((
-            max(float(lr[j]), 0.0), _lead(lr, j), float(j == lr_first),
-            float(bm[j] / bm_top) if bm_top > 0 else 0.0, float(j == bm_first and bm_top > 0),
-            math.log1p(bm_top),
-            float(kn[j]), _lead(kn, j), float(j == kn_first),
-            p_none, math.log(1 + scores.words[i]), scores.unknown[i]))
+    lr_lead, kn_lead = _leader(lr), _leader(kn)
+    common = (p_none, math.log(1 + scores.words[i]), scores.unknown[i])
+    rows = [(max(float(lr[j]), 0.0), lr_lead(j), float(j == lr_first),
+             float(bm[j] / bm_top) if bm_top > 0 else 0.0, float(j == bm_first and bm_top > 0),
+             math.log1p(bm_top), float(kn[j]), kn_lead(j), float(j == kn_first), *common)
+            for j in picks]
     return picks, np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
 
 

@@ -75,12 +75,13 @@ class TrainedModel:
             return []
         scores = self.rankers.scores(texts)
         none = self._none_index()
-        out = []
-        for i in range(len(texts)):
-            picks, rows = candidates(scores, i, none)
-            conf = self.decider.confidence(rows)
-            ranked = sorted(zip((self.labels[j] for j in picks), conf.tolist()), key=lambda kv: -kv[1])
-            out.append(ranked)
+        per_text = [candidates(scores, i, none) for i in range(len(texts))]
+        conf = self.decider.confidence(np.vstack([rows for _picks, rows in per_text]))  # one call
+        out, start = [], 0
+        for picks, _rows in per_text:
+            c = conf[start:start + len(picks)].tolist()
+            start += len(picks)
+            out.append(sorted(zip((self.labels[j] for j in picks), c), key=lambda kv: -kv[1]))
         return out
 
     def _none_index(self) -> int | None:
