@@ -281,3 +281,18 @@ def test_a_large_knowledge_base_uses_the_centroid_ranker(monkeypatch, small_kb_d
     assert isinstance(m.model.rankers.linear.model, rankers._Centroids)
     assert m.match("tell me about tractors please", "en").ranking[0][0] == "tractors"
     assert m.match("preciso de bananas", "pt").ranking[0][0] == "bananas"
+
+
+def test_a_message_asking_two_things_answers_one_and_offers_the_other(engine):
+    chat = Conversation(engine)
+    chat.say("My boss has not paid me for three weeks of overtime at the restaurant. And another "
+             "thing: how do I find my brother, ICE took him yesterday in Lynn?")
+    assert chat.outcome == "answer"
+    asked = {"find-detained-person", "workers-rights"}
+    assert chat.entry in asked
+    other = (asked - {chat.entry}).pop()
+    assert chat.last.match.also == [other]
+    plus = chat.button("➕")
+    assert plus.data.startswith(f"a:{other}@")
+    chat.press("➕")
+    assert chat.entry is None and engine.knowledge.kb.entries[other].text("en").title in chat.text

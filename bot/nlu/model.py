@@ -28,7 +28,7 @@ from .samples import NONE, Sample, fingerprint
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "nlu-3"   # change it when the model's code changes: old cache files are ignored
+MODEL_VERSION = "nlu-4"   # change it when the model's code changes: old cache files are ignored
 HOLDOUT = 0.25
 SEED = 1
 

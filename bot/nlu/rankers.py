@@ -73,7 +73,7 @@ class LinearRanker:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")   # may stop at max_iter: good enough for ranking
                 self.model.fit(x, labels)
-        self.labels: list[str] = list(self.model.classes_)
+        self.labels: list[str] = [str(c) for c in self.model.classes_]
         self.train_chars = l2_normalize(x_chars)      # for the neighbour ranker
         return self
 
