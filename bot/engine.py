@@ -255,9 +255,9 @@ class Engine:
                 else escape(_("⚠️ Do not send your full name, A-number, address or how you entered the U.S. "
                 "This chat is not end-to-end encrypted: Telegram stores it on its servers, and "
                 "the people who run this bot receive your messages. I keep no log of our "
-                "conversation. Only questions I cannot answer are saved, for 30 days, with phone "
-                "numbers, A-numbers and emails hidden and no link to you, so staff can improve "
-                "the answers. "
+                "conversation. Only questions I cannot answer, or am not sure about, are saved, for 30 "
+                "days, with names, addresses, dates, phone numbers, A-numbers and emails hidden where I "
+                "recognise them and no link to you, so staff can improve the answers. "
                 "More: /privacy"))) + "\n\n" + self._emergency_line()
             if first_contact:
                 return Response([Reply(welcome), self._language_picker()], lang)

@@ -133,3 +133,24 @@ def test_unanswered_questions_are_stored_masked(engine):
     with sqlite3.connect(engine.db.path) as conn:
         texts = [r[0] for r in conn.execute("SELECT text FROM unanswered")]
     assert texts == ["my name is [name], I live at [address], born [date]: pizza recipe?"]
+
+
+# -- what the welcome and /privacy say is what the bot does ----------------------------------------
+
+HIDDEN = {"en": ("names", "addresses", "dates"), "pt": ("nomes", "endereços", "datas"),
+          "es": ("nombres", "direcciones", "fechas"), "ht": ("non moun", "adrès", "dat")}
+VOTE = {"en": "vote", "pt": "voto", "es": "voto", "ht": "vòt"}
+NOT_HIDDEN = ("not hidden", "não são escondidos", "no se ocultan", "pa kache", "are *not* detected")
+
+
+@pytest.mark.parametrize("lang", ["en", "pt", "es", "ht"])
+def test_the_welcome_and_privacy_say_exactly_what_is_kept_and_hidden(engine, real_kb, lang):
+    engine.db.set_language(990000, lang)
+    welcome = Conversation(engine, user_id=990000).say("/start").replies[0].text
+    privacy = real_kb.entries["privacy"].text(lang).answer
+    for text in (welcome, privacy):
+        assert all(word in text for word in HIDDEN[lang]), (lang, text)
+        assert not any(phrase in text for phrase in NOT_HIDDEN), (lang, text)
+    assert VOTE[lang] in privacy          # the vote is kept (one per answer) until /forget
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "are *not* detected" not in readme and "with no record of who voted" not in readme
