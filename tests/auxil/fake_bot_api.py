@@ -37,6 +37,26 @@ Recorded calls (:attr:`FakeBotAPI.calls`) hold the decoded parameters: JSON valu
 strings (``text``, ``caption``, ``parse_mode``, ...) are kept verbatim, so a message text of
 ``"123"`` stays a string.
 
+Injecting faults (the ways Telegram and the network fail, for robustness tests):
+
+* ``api.fail_next(method, error_code=..., retry_after=..., description=..., chat_id=..., times=...)``
+  answers the next calls with a Bot API error: 429 with ``retry_after`` (PTB: ``RetryAfter``),
+  500/502 (``NetworkError``), 400 "query is too old ..." (``BadRequest``), 403 (``Forbidden``) ...
+* ``api.delay_next(method, seconds, chat_id=..., times=...)``: the call is handled at once (a
+  message is created and recorded) but its answer is sent only after ``seconds``: a slow API, or
+  with ``seconds`` above the client's read timeout, a request that timed out *after* it arrived.
+* ``api.drop_next(method, chat_id=..., times=..., handled=True)``: the connection is closed
+  without an answer. With ``handled=True`` the call was carried out first (the message *was*
+  delivered, the client cannot know); with ``handled=False`` it was not (recorded with
+  ``error_code`` 0).
+* ``api.push_raw_update(update)``: queue an update exactly as given (plus ``update_id``), with
+  no check: e.g. ``{"message": {"message_id": 1, "date": "x", "chat": {...}}}``, which
+  python-telegram-bot cannot parse.
+* ``api.block_chat(chat_id)`` (403 on sends) and ``api.enforce_rate_limits(...)`` (Telegram's
+  flood limits, 429 beyond them) as below.
+
+Each rule applies to the next matching calls only (``times``), in the order the rules were added.
+
 Known simplifications (documented so that tests do not rely on them):
 
 * texts are stored as sent: HTML/Markdown is not parsed into entities (only the 4096-character
@@ -241,6 +261,16 @@ class _FailureRule:
     remaining: int
 
 
+@dataclass
+class _FaultRule:
+    method: str  # lower case
+    kind: str  # "delay" | "drop"
+    seconds: float
+    handled: bool
+    chat_id: int | str | None
+    remaining: int
+
+
 def _norm_chat(value: Any) -> int | str | None:
     """Normalise a chat id as received (int, numeric string or "@username")."""
     if value is None:
@@ -392,13 +422,27 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, http_method: str) -> None:
         split = urlsplit(self.path)
         body = self._read_body() if http_method == "POST" else b""
-        status, payload, content_type = self.server.api._handle_http(
+        api = self.server.api
+        api._local.fault = None
+        status, payload, content_type = api._handle_http(
             http_method,
             unquote(split.path),
             split.query,
             self.headers.get("Content-Type", ""),
             body,
         )
+        fault: _FaultRule | None = api._local.fault
+        if fault is not None and fault.kind == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if fault is not None and fault.kind == "delay":
+            deadline = time.monotonic() + fault.seconds
+            while time.monotonic() < deadline and not api._stopped:
+                time.sleep(0.02)
         self._send(status, payload, content_type)
 
     def do_POST(self) -> None:  # noqa: N802
@@ -460,6 +504,8 @@ class FakeBotAPI:
         self._files: dict[str, JSONDict] = {}  # file_id -> Bot API File dict
         self._file_paths: dict[str, bytes] = {}
         self._failures: list[_FailureRule] = []
+        self._faults: list[_FaultRule] = []
+        self._local = threading.local()  # the fault (delay, drop) chosen for this thread's request
         self._blocked: set[int | str] = set()
         self._rate_limits: tuple[int, int] | None = None
         self._rate_total: deque[float] = deque()
@@ -903,6 +949,49 @@ class FakeBotAPI:
                 )
             )
 
+    def delay_next(
+        self, method: str, seconds: float, *, chat_id: int | str | None = None, times: int = 1
+    ) -> None:
+        """Carry out the next ``times`` calls of ``method`` (to ``chat_id`` if given) at once but
+        send their answers only after ``seconds`` (the calls of others are not held up)."""
+        self._add_fault(method, "delay", seconds, True, chat_id, times)
+
+    def drop_next(
+        self,
+        method: str,
+        *,
+        chat_id: int | str | None = None,
+        times: int = 1,
+        handled: bool = True,
+    ) -> None:
+        """Close the connection of the next ``times`` calls of ``method`` without an answer;
+        with ``handled`` the call was carried out first (e.g. the message was delivered)."""
+        self._add_fault(method, "drop", 0.0, handled, chat_id, times)
+
+    def _add_fault(
+        self,
+        method: str,
+        kind: str,
+        seconds: float,
+        handled: bool,
+        chat_id: int | str | None,
+        times: int,
+    ) -> None:
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._cond:
+            self._faults.append(
+                _FaultRule(method.lower(), kind, seconds, handled, _norm_chat(chat_id), times)
+            )
+
+    def push_raw_update(self, update: JSONDict) -> JSONDict:
+        """Queue ``update`` as it is (the fake only adds ``update_id``): for updates that
+        python-telegram-bot cannot parse. Returns the queued update."""
+        update = copy.deepcopy(update)
+        update.pop("update_id", None)
+        with self._cond:
+            return self._enqueue(update)
+
     def block_chat(self, chat_id: int | str) -> None:
         """Until :meth:`unblock_chat`, every ``send*`` (and ``copy``/``forward``) call to this
         chat answers 403 "Forbidden: bot was blocked by the user"."""
@@ -1000,6 +1089,15 @@ class FakeBotAPI:
         """Runs under the lock. Returns the ``result`` or raises :class:`FakeBotAPIError`."""
         lower = call.method.lower()
         chat = _norm_chat(call.params.get("chat_id"))
+        for fault in self._faults:
+            if fault.method == lower and (fault.chat_id is None or fault.chat_id == chat):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._faults.remove(fault)
+                self._local.fault = fault
+                if not fault.handled:
+                    raise FakeBotAPIError(0, "dropped before it was handled")
+                break
         for rule in self._failures:
             if rule.method == lower and (rule.chat_id is None or rule.chat_id == chat):
                 rule.remaining -= 1
