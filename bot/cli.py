@@ -198,8 +198,6 @@ def cmd_run(args, settings: Settings) -> int:
     import secrets
 
     from .logs import setup_logging
-    from .channels.telegram import build_application
-
     setup_logging(os.environ.get("BOT_LOG_LEVEL", "INFO"), secrets=settings.secrets())
     if not settings.telegram_configured and not settings.whatsapp_configured:
         from .channels.runner import HOW_TO_CONFIGURE
@@ -216,14 +214,11 @@ def cmd_run(args, settings: Settings) -> int:
                                  port=args.port, secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET")
                                  or secrets.token_urlsafe(32)))
         return 0
-    application = build_application(settings, engine)
-    if args.webhook_url:
-        secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET") or secrets.token_urlsafe(32)
-        application.run_webhook(listen=args.listen, port=args.port, url_path="telegram",
-                                webhook_url=args.webhook_url.rstrip("/") + "/telegram",
-                                secret_token=secret)
-    else:
-        application.run_polling()
+    from .channels.telegram import run_telegram
+
+    secret = (os.environ.get("TELEGRAM_WEBHOOK_SECRET") or secrets.token_urlsafe(32)) if args.webhook_url else None
+    run_telegram(settings, engine, webhook_url=args.webhook_url, listen=args.listen, port=args.port,
+                 secret=secret)
     return 0
 
 
@@ -285,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the bot on every configured channel (Telegram, WhatsApp)")
     run.add_argument("--webhook-url", help="public HTTPS base URL: use a webhook instead of polling")
     run.add_argument("--port", type=int, default=8443, help="webhook port (default 8443)")
-    run.add_argument("--listen", default="0.0.0.0", help="webhook listen address")
+    run.add_argument("--listen", default="127.0.0.1",
+                     help="webhook listen address (default 127.0.0.1: put an HTTPS proxy in front)")
     run.set_defaults(func=cmd_run)
 
     from .broadcast import add_cli as add_broadcast_cli   # broadcast send|list|status|resume|cancel

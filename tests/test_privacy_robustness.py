@@ -264,7 +264,7 @@ def test_server_errors_are_retried_then_dropped_and_the_bot_keeps_serving(api, k
 
     retried, served = run_bot(api, knowledge, tmp_path / "bot.sqlite3", scenario)
     failures = [c for c in api.requests("sendMessage") if c.params["chat_id"] == 2402]
-    assert len(failures) == 3 and all(c.error_code == 500 for c in failures)   # tried, then dropped
+    assert len(failures) == 5 and all(c.error_code == 500 for c in failures)   # tried, then dropped
     assert is_help_reply(retried) and is_help_reply(served)
 
 
