@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MODEL_VERSION = "nlu-4"   # change it when the model's code changes: old cache files are ignored
 HOLDOUT = 0.25
+CHUNK = 256        # texts scored at once (memory: CHUNK x phrasings floats)
 SEED = 1
 
 
@@ -108,9 +109,10 @@ def train(samples: list[Sample], holdout: float = HOLDOUT, seed: int = SEED) -> 
             test_idx = idx_all[splittable][test_idx]
             fold = Rankers.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
             none = fold.labels.index(NONE) if NONE in fold.labels else None
-            scores = fold.scores([texts[i] for i in test_idx])
             for k, i in enumerate(test_idx):
-                picks, rows = candidates(scores, k, none)
+                if k % CHUNK == 0:   # scored in chunks: the neighbour scores are dense
+                    scores = fold.scores([texts[j] for j in test_idx[k:k + CHUNK]])
+                picks, rows = candidates(scores, k % CHUNK, none)
                 truth = np.array([fold.labels[j] == labels[i] for j in picks], dtype=bool)
                 rows_all.append(rows)
                 truth_all.append(truth)
