@@ -54,6 +54,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarni
 def api() -> Iterator[FakeBotAPI]:
     with FakeBotAPI() as fake:
         yield fake
+    assert fake.server_errors == [], "the stand-in raised while answering (a bug in it)"
 
 
 def make_bot(api: FakeBotAPI) -> telegram.Bot:
