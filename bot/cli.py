@@ -199,13 +199,13 @@ def cmd_run(args, settings: Settings) -> int:
 
     from .logs import setup_logging
     setup_logging(os.environ.get("BOT_LOG_LEVEL", "INFO"), secrets=settings.secrets())
-    if not settings.telegram_configured and not settings.whatsapp_configured:
+    if not settings.telegram_configured and not settings.http_configured:
         from .channels.runner import HOW_TO_CONFIGURE
 
         print(HOW_TO_CONFIGURE, file=sys.stderr)
         return 2
     engine = _engine(settings)
-    if settings.whatsapp_configured:   # the bot's HTTP server, and Telegram beside it if configured
+    if settings.http_configured:   # the bot's HTTP server, and Telegram beside it if configured
         import asyncio
 
         from .channels.runner import run_channels

@@ -12,6 +12,10 @@ DEFAULT_DATABASE = ROOT / "data" / "bot.sqlite3"
 GRAPH_API = "https://graph.facebook.com/v21.0"   # Meta's Graph API, with its version
 WHATSAPP_SETTINGS = ("WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_APP_SECRET",
                      "WHATSAPP_VERIFY_TOKEN")
+TWILIO_API = "https://api.twilio.com"             # Twilio's REST API (Messages: /2010-04-01/...)
+TWILIO_SETTINGS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
+WEB_EXIT_URL = "https://www.google.com/"          # where the web chat's quick exit goes
+_YES, _NO = {"1", "on", "yes", "true"}, {"0", "off", "no", "false"}
 
 
 class ConfigError(RuntimeError):
@@ -38,6 +42,19 @@ class Settings:
     whatsapp_templates: str | None = None
     http_host: str = "127.0.0.1"   # the bot's one HTTP server (the WhatsApp webhook)
     http_port: int = 8080
+    public_url: str | None = None  # the address people and providers reach the server at (behind a proxy)
+    # the web chat (issue 13): on the same server, at /
+    web_chat: bool = False
+    web_exit_url: str = WEB_EXIT_URL
+    web_embed_origins: tuple[str, ...] = ()   # sites allowed to show the chat in an <iframe>
+    web_trust_proxy: bool = False             # rate-limit by X-Forwarded-For (set only behind a proxy)
+    # SMS through Twilio (issue 13): the first three settings, or none
+    twilio_account_sid: str | None = field(default=None, repr=False)
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_from_number: str | None = field(default=None, repr=False)
+    twilio_api_base_url: str = TWILIO_API
+    twilio_keywords: bool = True   # Twilio answers STOP/START/HELP itself (its default opt-out handling)
+    sms_rate: float = 1.0          # SMS messages per second (a long code: 1)
 
     @property
     def telegram_configured(self) -> bool:
@@ -48,10 +65,19 @@ class Settings:
         return bool(self.whatsapp_access_token and self.whatsapp_phone_number_id
                     and self.whatsapp_app_secret and self.whatsapp_verify_token)
 
+    @property
+    def sms_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from_number)
+
+    @property
+    def http_configured(self) -> bool:
+        """Something is served by the bot's HTTP server (WhatsApp, the web chat, SMS)."""
+        return self.whatsapp_configured or self.web_chat or self.sms_configured
+
     def secrets(self) -> list[str]:
         """Values that must never appear in a log line."""
         return [s for s in (self.token, self.whatsapp_access_token, self.whatsapp_app_secret,
-                            self.whatsapp_verify_token) if s]
+                            self.whatsapp_verify_token, self.twilio_auth_token) if s]
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -69,6 +95,15 @@ class Settings:
         if 0 < len(missing) < len(WHATSAPP_SETTINGS):
             raise ConfigError("WhatsApp needs all of " + ", ".join(WHATSAPP_SETTINGS) + "; missing: "
                               + ", ".join(missing) + " (README: WhatsApp set-up)")
+        twilio = {name: (env.get(name) or "").strip() or None for name in TWILIO_SETTINGS}
+        missing = [name for name, value in twilio.items() if value is None]
+        if 0 < len(missing) < len(TWILIO_SETTINGS):
+            raise ConfigError("SMS needs all of " + ", ".join(TWILIO_SETTINGS) + "; missing: "
+                              + ", ".join(missing) + " (README: SMS set-up)")
+        public_url = (env.get("BOT_PUBLIC_URL") or "").strip().rstrip("/") or None
+        if public_url and not public_url.startswith(("https://", "http://")):
+            raise ConfigError(f"BOT_PUBLIC_URL must start with https:// (the address Twilio and "
+                              f"visitors reach), not {public_url!r}")
         port = (env.get("BOT_HTTP_PORT") or "").strip()
         if port and not (port.isdigit() and 0 < int(port) < 65536):
             raise ConfigError(f"BOT_HTTP_PORT must be a port number (1-65535), not {port!r}")
@@ -81,6 +116,17 @@ class Settings:
             whatsapp_templates=(env.get("WHATSAPP_TEMPLATES") or "").strip() or None,
             http_host=(env.get("BOT_HTTP_HOST") or "").strip() or "127.0.0.1",
             http_port=int(port) if port else 8080,
+            public_url=public_url,
+            web_chat=_flag(env, "BOT_WEB_CHAT", False),
+            web_exit_url=(env.get("BOT_WEB_EXIT_URL") or "").strip() or WEB_EXIT_URL,
+            web_embed_origins=tuple((env.get("BOT_WEB_EMBED_ORIGINS") or "").replace(",", " ").split()),
+            web_trust_proxy=_flag(env, "BOT_WEB_TRUST_PROXY", False),
+            twilio_account_sid=twilio["TWILIO_ACCOUNT_SID"],
+            twilio_auth_token=twilio["TWILIO_AUTH_TOKEN"],
+            twilio_from_number=twilio["TWILIO_FROM_NUMBER"],
+            twilio_api_base_url=((env.get("TWILIO_API_BASE_URL") or "").strip() or TWILIO_API).rstrip("/"),
+            twilio_keywords=_flag(env, "TWILIO_HANDLES_KEYWORDS", True),
+            sms_rate=_rate(env, "TWILIO_RATE", 1.0),
             token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip() or None,
             api_base_url=(env.get("TELEGRAM_API_BASE_URL") or "").strip() or None,
             database=Path(env.get("BOT_DATABASE") or DEFAULT_DATABASE),
@@ -108,6 +154,15 @@ def _positive_int(env, name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{name} must be a whole number of days (1 or more), not {raw!r}")
     return int(raw)
+
+
+def _flag(env, name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _YES | _NO:
+        raise ConfigError(f"{name} is on or off (1/0, yes/no), not {raw!r}")
+    return raw in _YES
 
 
 def _rate(env, name: str, default: float) -> float:

@@ -42,6 +42,28 @@ TRAITS = {
         forgotten=N_(
             "Done. Everything the bot kept about you is deleted, your phone number too. The bot "
             "cannot delete messages in WhatsApp: to remove them, delete this chat in WhatsApp.")),
+    # the web chat (bot/channels/web): an anonymous random session id, the conversation in the tab
+    "web": ChannelTraits(
+        "web", broadcasts=False,
+        privacy_warning=N_(
+            "⚠️ Do not send your full name, A-number, address or how you entered the U.S. On this "
+            "page your messages reach the people who run this bot. The conversation stays only in "
+            "this browser tab, with no cookies, and is erased when you close the tab or press "
+            "Quick exit. Only questions I cannot answer are saved, for 30 days, with phone "
+            "numbers, A-numbers and emails hidden and no link to you. More: /privacy"),
+        forgotten=N_(
+            "Done. Everything the bot kept about this conversation is deleted, and the page "
+            "forgot it too.")),
+    # SMS through Twilio (bot/channels/sms): the phone number is the person's address
+    "sms": ChannelTraits(
+        "sms", broadcasts=False,
+        privacy_warning=N_(
+            "Do not send your name, A-number or address. Texts pass through your phone company "
+            "and Twilio, and the bot knows your number. Unanswered questions are kept 30 days "
+            "with no link to you. More: /privacy"),
+        forgotten=N_(
+            "Done. The bot deleted everything it kept about you, your phone number too. Delete "
+            "the texts on your phone to remove them.")),
 }
 
 

@@ -27,7 +27,10 @@ WhatsApp:  in a Meta app with the WhatsApp product (README: WhatsApp set-up), se
            then run python main.py run: the webhook listens on BOT_HTTP_HOST:BOT_HTTP_PORT
            (default 127.0.0.1:8080) at /whatsapp/webhook, behind your HTTPS proxy.
 
-Both can run at once. To try the bot with neither, run: python main.py chat (no token needed)."""
+Web chat:  BOT_WEB_CHAT=on serves the chat page at / on the same server (README: Web chat).
+SMS:       TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER: webhook /sms/twilio.
+
+All can run at once. To try the bot with none, run: python main.py chat (no token needed)."""
 
 
 async def _retention(engine, settings, stop: asyncio.Event) -> None:
@@ -60,12 +63,23 @@ async def run_channels(settings, engine, *, webhook_url: str | None = None, list
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = web.AppRunner(build_webhook_app([WhatsAppChannel(settings, engine)]), access_log=None)
+    served = []   # (channel, what the log says it serves)
+    if settings.whatsapp_configured:
+        served.append((WhatsAppChannel(settings, engine), "the WhatsApp webhook at /whatsapp/webhook"))
+    if settings.web_chat:
+        from .web import WebChannel
+
+        served.append((WebChannel(settings, engine), "the web chat at /"))
+    if settings.sms_configured:
+        from .sms import SmsChannel
+
+        served.append((SmsChannel(settings, engine), "the SMS webhook at /sms/twilio"))
+    runner = web.AppRunner(build_webhook_app([channel for channel, _what in served]), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
-    log.info("WhatsApp webhook listening on %s:%d%s", settings.http_host, settings.http_port,
-             "/whatsapp/webhook")
+    for _channel, what in served:
+        log.info("HTTP server on %s:%d: %s", settings.http_host, settings.http_port, what)
     application = None
     tasks = []
     try:
