@@ -99,7 +99,11 @@ def test_feedback_is_counted_without_who_voted(engine):
     chat.press("No")
     assert "staff will review" in chat.text
     chat.say("what do I do if ICE agents knock on my door")
-    chat.press("Yes")
+    chat.press("Yes")                  # the same person changed their mind: one vote (issue 14)
+    assert engine.db.feedback_counts() == [("ice-at-home", "en", 1, 0)]
+    other = Conversation(engine, user_id=777003)
+    other.say("what do I do if ICE agents knock on my door")
+    other.press("No")
     assert engine.db.feedback_counts() == [("ice-at-home", "en", 1, 1)]
     chat.press_data("h:no-such-entry:y@en")
     assert "no longer valid" in chat.text
