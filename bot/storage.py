@@ -7,10 +7,13 @@ is applied once, in order, inside a transaction.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import logging
 import os
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +164,7 @@ MIGRATIONS: list[str] = [
 ROLES = ("editor", "organizer", "admin")
 CHANNELS = ("telegram", "whatsapp", "terminal", "web", "sms")   # web: a random session id; sms: a phone number
 HANDLED_FOR = dt.timedelta(hours=48)   # how long a handled webhook message id is remembered
+log = logging.getLogger(__name__)
 
 # Telegram lets a bot delete messages in a private chat only while they are under 48 hours old.
 DELETABLE_FOR = dt.timedelta(hours=48)
@@ -172,6 +176,16 @@ PERSON_COLUMNS = {"chat_id", "user_id"}
 
 class StorageError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
+
+
+_OPEN: "weakref.WeakSet[Database]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close every database still open when the process exits (the bot's threads may hold one)."""
+    for db in list(_OPEN):
+        db._close_at_exit()
 
 
 @dataclass(frozen=True)
@@ -254,14 +268,22 @@ class Database:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._closed = False
+        self._open()
+        if str(self.path) != ":memory:":
+            _OPEN.add(self)   # closed at exit, so that the -wal file is folded in and removed
+
+    def _open(self) -> None:
+        memory = str(self.path) == ":memory:"
         try:
-            if str(self.path) != ":memory:":
+            if not memory:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 if not self.path.exists():
                     os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             old_umask = os.umask(0o077)  # the -wal/-journal files too
             try:
                 self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5)
+                self._conn.execute("PRAGMA secure_delete=ON")   # deleted rows are overwritten, not left
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
@@ -274,6 +296,15 @@ class Database:
         except OSError as exc:
             raise StorageError(f"cannot create the database {self.path}: {exc.strerror}. Check "
                                "the folder exists, is writable and the disk is not full.") from exc
+
+    def _fold_log(self) -> None:
+        """After deleting rows: copy the write-ahead log into the database and empty it, so that
+        no old copy of them stays in the -wal file (secure_delete overwrites them in the database)."""
+        busy, _pages, _done = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            log.warning("after a deletion the database's write-ahead log could not be emptied yet "
+                        "(another process is reading); it is emptied at the next deletion or when "
+                        "the bot stops")
 
     def _migrate(self) -> None:
         with self._lock, self._conn:
@@ -291,8 +322,24 @@ class Database:
         return self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
 
     def close(self) -> None:
+        """Fold the write-ahead log in and close (the -wal and -shm files are removed)."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
             self._conn.close()
+            _OPEN.discard(self)
+
+    def _close_at_exit(self) -> None:
+        if self._lock.acquire(timeout=2):   # a thread stuck inside a call: leave it to SQLite
+            try:
+                self.close()
+            finally:
+                self._lock.release()
 
     # -- users ----------------------------------------------------------------------------------
 
@@ -394,6 +441,8 @@ class Database:
                 (chat_id, cutoff))]
             for table, column in self._person_columns():
                 self._conn.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', (chat_id,))
+        with self._lock:
+            self._fold_log()
         return recent
 
     def _person_columns(self) -> list[tuple[str, str]]:
@@ -432,6 +481,8 @@ class Database:
                 "(SELECT chat_id FROM subscriptions WHERE active = 1)", (_now(-inactive_after),))]
         for chat_id in stale:
             self.forget_user(chat_id)
+        with self._lock:
+            self._fold_log()
         return {"message_ids": messages, "unanswered_questions": questions,
                 "delivery_records": deliveries, "inactive_people": len(stale)}
 

@@ -154,3 +154,81 @@ def test_the_welcome_and_privacy_say_exactly_what_is_kept_and_hidden(engine, rea
     assert VOTE[lang] in privacy          # the vote is kept (one per answer) until /forget
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "are *not* detected" not in readme and "with no record of who voted" not in readme
+
+
+# -- the database file: nothing left after /forget, owner-only, and its health ---------------------
+
+from bot.storage import Database, StorageError  # noqa: E402
+
+PERSON = 4_242_424_242   # an id whose bytes are easy to find
+
+
+def _varint(value: int) -> bytes:
+    """SQLite's variable-length integer (how a rowid is written in a cell)."""
+    if value > 0x00FFFFFFFFFFFFFF:
+        return bytes(_varint(value >> 8)[:-1]) + bytes([value & 0xFF])  # not needed for our ids
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def traces_of(person: int, path: Path) -> dict[str, int]:
+    """How often the person's id appears in the database file and its -wal and -shm, in every
+    form SQLite writes an integer (6- and 8-byte big-endian, varint) or as text."""
+    forms = [person.to_bytes(6, "big"), person.to_bytes(8, "big"), _varint(person), str(person).encode()]
+    found = {}
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        file = Path(str(path) + suffix)
+        if file.exists():
+            data = file.read_bytes()
+            count = sum(data.count(form) for form in forms)
+            if count:
+                found[file.name] = count
+    return found
+
+
+def busy_person(db: Database, person: int = PERSON) -> None:
+    """Everything a person can leave in the database, many times over (each write is a WAL frame)."""
+    db.touch_user(person)
+    db.set_language(person, "pt")
+    for k in range(200):
+        db.remember_message(person, 1000 + k)
+        db.touch_user(person)
+        db.record_feedback("ice-at-home", "pt", k % 2 == 0, chat_id=person)
+    db.set_subscription(person, {"alerts", "news"}, "pt")
+    db.grant(person, "editor")
+    db.person("telegram", person)
+
+
+def test_after_forget_no_file_keeps_the_persons_id_while_running_and_after_stopping(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    db = Database(path)
+    db.touch_user(77)                     # someone else stays
+    busy_person(db)
+    assert traces_of(PERSON, path)        # it is there before (the test can see it)
+    db.forget_user(PERSON)
+    assert traces_of(PERSON, path) == {}  # while running: the WAL no longer holds old copies
+    db.touch_user(78)
+    db.close()
+    assert traces_of(PERSON, path) == {}  # and after a clean stop
+    assert not Path(str(path) + "-wal").exists()
+    assert Database(path).get_user(77) is not None
+
+
+def test_a_process_that_exits_without_closing_the_database_leaves_no_trace(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+              "from bot.storage import Database\n"
+              f"db = Database({str(path)!r})\n"
+              f"db.touch_user({PERSON}); db.set_subscription({PERSON}, {{'alerts'}}, 'en')\n"
+              f"db.forget_user({PERSON})\n"
+              "db.touch_user(5)\n"
+              "import threading, time\n"   # a worker thread still holds it, as the bot's do
+              "threading.Thread(target=lambda db=db: time.sleep(60), daemon=True).start()\n")
+    # ... and the process exits: no close()
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert traces_of(PERSON, path) == {}
+    assert not Path(str(path) + "-wal").exists()     # closed on exit: the WAL was folded in
