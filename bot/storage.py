@@ -280,6 +280,7 @@ class Database:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 if not self.path.exists():
                     os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+                self._owner_only()   # an existing file others could read; SQLite gives -wal/-shm its mode
             old_umask = os.umask(0o077)  # the -wal/-journal files too
             try:
                 self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5)
@@ -289,6 +290,8 @@ class Database:
                 self._migrate()
             finally:
                 os.umask(old_umask)
+            if not memory:
+                self._owner_only()
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"cannot open the database {self.path}: {exc}. If the file is "
                                "damaged, move it away and start again (a new one is created), or "
@@ -296,6 +299,20 @@ class Database:
         except OSError as exc:
             raise StorageError(f"cannot create the database {self.path}: {exc.strerror}. Check "
                                "the folder exists, is writable and the disk is not full.") from exc
+
+    def _owner_only(self) -> None:
+        """The database and its -wal, -shm and -journal files: readable by their owner only."""
+        for name in ("", "-wal", "-shm", "-journal"):
+            file = Path(str(self.path) + name)
+            try:
+                mode = file.stat().st_mode
+                if mode & 0o077:
+                    os.chmod(file, mode & 0o600)
+            except FileNotFoundError:
+                continue
+            except PermissionError:   # not ours
+                log.warning("cannot make %s readable by its owner only (it belongs to another "
+                            "account)", file)
 
     def _fold_log(self) -> None:
         """After deleting rows: copy the write-ahead log into the database and empty it, so that

@@ -232,3 +232,18 @@ def test_a_process_that_exits_without_closing_the_database_leaves_no_trace(tmp_p
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     assert traces_of(PERSON, path) == {}
     assert not Path(str(path) + "-wal").exists()     # closed on exit: the WAL was folded in
+
+
+def test_an_existing_database_readable_by_others_becomes_owner_only(tmp_path):
+    path = tmp_path / "bot.sqlite3"
+    Database(path).close()
+    os.chmod(path, 0o644)
+    old = os.umask(0o022)
+    try:
+        db = Database(path)
+        db.touch_user(1)
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir() if p.name.startswith("bot.")}
+    finally:
+        os.umask(old)
+    assert modes == {"bot.sqlite3": "0o600", "bot.sqlite3-wal": "0o600", "bot.sqlite3-shm": "0o600"}
+    db.close()
