@@ -178,6 +178,16 @@ class StorageError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
 
 
+_READ_ONLY = ("the database {path} is read-only: the bot could not record anything (languages, "
+              "subscriptions, roles, /forget). Give the account that runs the bot write access to "
+              "the file and its folder ({folder}), or set BOT_DATABASE to a writable place.")
+
+
+def _read_only(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", None) in (8, 776, 1032, 1288, 1544, 2056)   # SQLITE_READONLY*
+            or "readonly" in str(exc) or "read-only" in str(exc))
+
+
 _OPEN: "weakref.WeakSet[Database]" = weakref.WeakSet()
 
 
@@ -268,6 +278,7 @@ class Database:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._lock = threading.RLock()
+        self._identity: tuple[int, int] | None = None   # (device, inode) of the file in use
         self._closed = False
         self._open()
         if str(self.path) != ":memory:":
@@ -288,11 +299,19 @@ class Database:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
+                if not memory:
+                    self._check_writable()
             finally:
                 os.umask(old_umask)
             if not memory:
                 self._owner_only()
+                found = os.stat(self.path)
+                self._identity = (found.st_dev, found.st_ino)
         except sqlite3.DatabaseError as exc:
+            if getattr(self, "_conn", None) is not None:
+                self._conn.close()
+            if _read_only(exc):
+                raise StorageError(_READ_ONLY.format(path=self.path, folder=self.path.parent)) from exc
             raise StorageError(f"cannot open the database {self.path}: {exc}. If the file is "
                                "damaged, move it away and start again (a new one is created), or "
                                "restore a backup.") from exc
@@ -310,9 +329,56 @@ class Database:
                     os.chmod(file, mode & 0o600)
             except FileNotFoundError:
                 continue
-            except PermissionError:   # not ours
+            except PermissionError:   # not ours: the read-only check says what to do
                 log.warning("cannot make %s readable by its owner only (it belongs to another "
                             "account)", file)
+
+    def _check_writable(self) -> None:
+        """A database the bot cannot write is found at start, not on every message."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:   # a write that changes nothing, rolled back: it fails on a read-only file
+                self._conn.execute("UPDATE schema_version SET version = version")
+            finally:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            if _read_only(exc):
+                raise
+            # "database is locked": another process is writing, so it can be written
+
+    def check_file(self) -> None:
+        """Notice that the database file was deleted or replaced while the bot runs: say so
+        loudly, and open the file now at the path, so that the bot and any command run meanwhile
+        use one database again (instead of the bot writing to a file nobody can see)."""
+        if self._identity is None or self._closed:
+            return
+        try:
+            found = os.stat(self.path)
+            now = (found.st_dev, found.st_ino)
+        except FileNotFoundError:
+            now = None
+        if now == self._identity:
+            return
+        with self._lock:
+            if self._identity is None or self._closed:
+                return
+            log.critical("THE DATABASE FILE %s WAS DELETED OR REPLACED WHILE THE BOT WAS RUNNING (%s). "
+                         "What the bot recorded in the old file is not in the file now at that path. "
+                         "The bot now uses %s. If this was not on purpose: stop the bot, put the right "
+                         "file back (from a backup) and start it again.", self.path,
+                         "the file is gone" if now is None else "another file is at its path",
+                         "a new, empty database there" if now is None else "the file now there")
+            try:   # empty our -wal (through our own handle) before letting go: SQLite leaves the
+                # -wal of a moved database in place, and the file now at the path must not read it
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._identity = None
+            self._open()
 
     def _fold_log(self) -> None:
         """After deleting rows: copy the write-ahead log into the database and empty it, so that
@@ -368,6 +434,7 @@ class Database:
 
     def touch_user(self, chat_id: int) -> User:
         """Record that the person wrote now; creates their row on first contact."""
+        self.check_file()
         now = _now()
         with self._lock, self._conn:
             self._conn.execute("INSERT INTO users (chat_id, language, created_at, last_seen) "
@@ -753,6 +820,7 @@ class Database:
         'skipped' if they unsubscribed or became unreachable since the audience was fixed; 'gone'
         if their row was deleted (/forget) or is not pending; 'lost' if another process holds the
         broadcast now or it was cancelled (then nothing is written)."""
+        self.check_file()
         now = _now()
         with self._lock, self._conn:
             if self._conn.execute("SELECT 1 FROM broadcasts WHERE id = ? AND lease_owner = ? AND "

@@ -247,3 +247,69 @@ def test_an_existing_database_readable_by_others_becomes_owner_only(tmp_path):
         os.umask(old)
     assert modes == {"bot.sqlite3": "0o600", "bot.sqlite3-wal": "0o600", "bot.sqlite3-shm": "0o600"}
     db.close()
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make a file read-only for the account running the tests (root ignores file modes, so
+    then the file is made immutable with chattr)."""
+    made = []
+
+    def make(path: Path):
+        if os.geteuid() != 0:
+            os.chmod(path, 0o444)
+        elif subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("running as root where chattr +i is not allowed: cannot make a read-only file")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+        os.chmod(path, 0o600)
+
+
+@pytest.mark.parametrize("command", [["chat"], ["roles", "list"]])
+def test_a_read_only_database_stops_the_start_with_a_clear_message(tmp_path, read_only, command):
+    path = tmp_path / "bot.sqlite3"
+    Database(path).close()
+    read_only(path)
+    result = main(*command, env={"BOT_DATABASE": str(path)}, stdin="hello\n")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "read-only" in result.stderr and str(path) in result.stderr
+    assert "write access" in result.stderr
+
+
+def test_a_database_deleted_while_running_is_noticed_loudly_and_one_file_is_used_again(tmp_path, caplog):
+    path = tmp_path / "bot.sqlite3"
+    db = Database(path)
+    db.touch_user(1)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    # a command run meanwhile (roles grant) creates a database at the same path
+    granted = main("roles", "grant", "5551", "editor", env={"BOT_DATABASE": str(path)})
+    assert granted.returncode == 0, granted.stderr
+    with caplog.at_level("WARNING", logger="bot.storage"):
+        db.touch_user(2)
+    loud = [r for r in caplog.records if r.levelname == "CRITICAL"]
+    assert len(loud) == 1 and "was deleted or replaced" in loud[0].getMessage().lower()
+    assert str(path) in loud[0].getMessage()
+    assert db.roles_of(5551) == {"editor"}            # the bot and the command share one file now
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM users WHERE chat_id = 2").fetchone()[0] == 1
+    db.close()
+
+
+def test_a_database_replaced_while_running_is_noticed_and_the_new_file_used(tmp_path, caplog):
+    path, other = tmp_path / "bot.sqlite3", tmp_path / "restored.sqlite3"
+    db = Database(path)
+    db.touch_user(1)
+    backup = Database(other)
+    backup.grant(9001, "admin")
+    backup.close()
+    os.replace(other, path)
+    with caplog.at_level("WARNING", logger="bot.storage"):
+        db.touch_user(3)
+    assert [r.levelname for r in caplog.records].count("CRITICAL") == 1
+    assert db.roles_of(9001) == {"admin"}
+    db.close()
