@@ -132,6 +132,7 @@ def _attached(element) -> bool:
 
 
 def shoot(driver, tmp: Path, name: str) -> Path:
+    driver.execute_script("var m = document.querySelector('main'); m.scrollTop = m.scrollHeight;")
     path = tmp / name
     driver.save_screenshot(str(path))
     if os.environ.get("WEB_SCREENSHOTS") == "docs":

@@ -83,7 +83,7 @@
     }
   }
   function add(item) { var li = document.createElement("li"); fill(li, item); log.appendChild(li); return li; }
-  function render() { log.textContent = ""; state.items.forEach(add); if (log.lastChild) scroll(log.lastChild); }
+  function render() { log.textContent = ""; state.items.forEach(add); var m = document.querySelector("main"); m.scrollTop = m.scrollHeight; }
   function indexOf(li) { return Array.prototype.indexOf.call(log.children, li); }
   function scroll(el) { el.scrollIntoView({ block: "nearest" }); }
 
