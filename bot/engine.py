@@ -8,19 +8,22 @@ knowledge base), so tests read like transcripts.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from . import contacts
 from .channels import traits
-from .i18n import N_, _, current_language, use_language
+from .i18n import N_, _, use_language
 from .knowledge import CATEGORIES, Entry, KnowledgeBase
 from .languages import DEFAULT_LANGUAGE, LANGUAGES, NATIVE_NAMES, from_telegram_code, language_named
 from .lexicon import GREETINGS, THANKS
 from .masking import mask_personal_data
-from .matcher import Matcher, MatchResult
-from .roles import Roles, person_id
-from .storage import ROLES, Database
+from .matcher import Matcher
+from .messages import (Button, ButtonHandler, CommandHandler, Incoming, MessageHook, Reply, Request,
+                       Response, TextHook, button)
+from .roles import Roles
+from .storage import Database
 from .telegram_html import escape
 from .text import is_blank, normalize
 
@@ -37,9 +40,6 @@ CATEGORY_LABELS = {
 }
 DISCLAIMER_CATEGORIES = {"rights", "help"}
 
-# Staff commands and the permission each needs (see roles.py). Not in the public menu.
-STAFF_COMMANDS = {"reload": "reload", "report": "report", "grant": "grant", "revoke": "revoke"}
-
 # Commands shown in Telegram's menu, in this order, with their descriptions.
 COMMANDS = [
     ("menu", N_("Browse topics")),
@@ -54,41 +54,13 @@ COMMANDS = [
 ]
 
 
+__all__ = ["Button", "Engine", "Incoming", "Knowledge", "Reply", "Request", "Response", "button"]
+
+
 @dataclass(frozen=True)
-class Button:
-    label: str
-    data: str  # at most 64 bytes (Telegram's callback_data limit)
-
-
-def button(label: str, action: str) -> Button:
-    """A button whose data also carries the language it was shown in ("a:warrants@pt"), so that
-    pressing it answers in that language even for someone who never chose one."""
-    return Button(label, f"{action}@{current_language.get()}")
-
-
-@dataclass
-class Reply:
-    text: str                                   # the knowledge base's HTML subset; channels render it
-    buttons: list[list[Button]] = field(default_factory=list)
-    replace: bool = False                       # edit the message whose button was pressed
-
-
-@dataclass
-class Incoming:
-    user_id: int
-    text: str | None = None
-    button: str | None = None
-    language_hint: str | None = None            # the client's language code, e.g. "pt-br"
-    channel: str = "telegram"                   # which channel it came by (see bot/channels/)
-
-
-@dataclass
-class Response:
-    replies: list[Reply]
-    language: str
-    match: MatchResult | None = None
-    delete_messages: list[int] = field(default_factory=list)  # /forget: ids to delete in the chat
-    forgotten: bool = False  # the person was just deleted: record nothing more about this chat
+class Command:
+    handler: CommandHandler
+    permission: str | None = None   # see roles.py; without it, the reply to an unknown command
 
 
 @dataclass
@@ -105,22 +77,62 @@ class Knowledge:
 
 
 class Engine:
+    """Features add their commands, buttons and text hooks with `add_command`, `add_button`,
+    `add_text_hook` and `add_message_hook` (like handlers on python-telegram-bot's Application);
+    `features=None` wires every feature in bot/features/ (`register_all`), `features=()` none."""
+
     def __init__(self, knowledge: Knowledge, db: Database, admin_ids: frozenset[int] = frozenset(),
-                 knowledge_dir: Path | None = None):
+                 knowledge_dir: Path | None = None, features: Iterable | None = None):
         self.knowledge = knowledge
         self.db = db
         self.roles = Roles(db, admin_ids)
         self.knowledge_dir = knowledge_dir
+        self._commands: dict[str, Command] = {}
+        self._buttons: dict[str, ButtonHandler] = {}
+        self._text_hooks: list[TextHook] = []
+        self._message_hooks: list[MessageHook] = []
+        self._register_core()
+        if features is None:
+            from .features import register_all
+            register_all(self)
+        else:
+            for feature in features:
+                feature.register(self)
+
+    # -- the registry -------------------------------------------------------------------------
+
+    def add_command(self, name: str, handler: CommandHandler, permission: str | None = None) -> None:
+        """`/name` calls `handler(request)`. With a `permission` (roles.py), anyone without it
+        gets exactly the reply to an unknown command."""
+        if name in self._commands:
+            raise ValueError(f"the command /{name} is registered twice")
+        self._commands[name] = Command(handler, permission)
+
+    def add_button(self, prefix: str, handler: ButtonHandler) -> None:
+        """Buttons whose data is "prefix" or "prefix:arg" call `handler(request, arg)`."""
+        if prefix in self._buttons or ":" in prefix or "@" in prefix:
+            raise ValueError(f"the button prefix {prefix!r} is registered twice or has ':' or '@'")
+        self._buttons[prefix] = handler
+
+    def add_text_hook(self, hook: TextHook) -> None:
+        """`hook(engine, incoming, user, text)` sees every text that is not a command, before it is
+        matched as a question, in the order added; the first Response it returns is the answer."""
+        self._text_hooks.append(hook)
+
+    def add_message_hook(self, hook: MessageHook) -> None:
+        """`hook(engine, incoming)` is called before any text or command is handled; a function
+        it returns is applied to the response."""
+        self._message_hooks.append(hook)
+
+    @property
+    def commands(self) -> list[str]:
+        return sorted(self._commands)
 
     # -- entry points -------------------------------------------------------------------------
 
     def handle(self, incoming: Incoming) -> Response:
         """Turn one incoming message or button press into replies."""
         user = self.db.touch_user(incoming.user_id)
-        if incoming.button is None:
-            from . import subscriptions   # someone whose announcements stopped (blocked bot) is back:
-            if subscriptions.comes_back(self, incoming):   # answer, then ask whether to resume (once)
-                return subscriptions.offer_resume(self.handle(incoming))
         if incoming.button is not None:
             action, _sep, shown_in = incoming.button.rpartition("@")
             if not _sep:
@@ -128,17 +140,23 @@ class Engine:
             lang = (user.language or (shown_in if shown_in in LANGUAGES else None)
                     or from_telegram_code(incoming.language_hint) or DEFAULT_LANGUAGE)
             with use_language(lang):
-                return self._on_button(incoming.user_id, action, lang)
+                return self._on_button(incoming, action, lang)
+        after = [f for hook in self._message_hooks if (f := hook(self, incoming)) is not None]
+        response = self._on_message(incoming, user)
+        for finish in after:
+            response = finish(response)
+        return response
+
+    def _on_message(self, incoming: Incoming, user) -> Response:
         text = (incoming.text or "").strip()
         if text.startswith("/"):
             lang = user.language or from_telegram_code(incoming.language_hint) or DEFAULT_LANGUAGE
             with use_language(lang):
                 return self._on_command(incoming, text, lang, first_contact=user.language is None)
-        from . import composer, subscriptions   # an organizer's announcement text; "stop", "parar"...
-        special = (composer.on_text(self, incoming, user, text)
-                   or subscriptions.on_text(self, incoming, user, text))
-        if special is not None:
-            return special
+        for hook in self._text_hooks:   # an organizer's announcement text; "stop", "parar"...
+            special = hook(self, incoming, user, text)
+            if special is not None:
+                return special
         named = language_named(text) if text else None
         if named:
             return self._set_language(incoming.user_id, named)
@@ -242,144 +260,61 @@ class Engine:
 
     # -- commands -----------------------------------------------------------------------------
 
+    def _register_core(self) -> None:
+        """The engine's own commands and buttons, registered like any feature's."""
+        for name, handler in (("start", self._start), ("menu", lambda r: Response([self._menu()], r.lang)),
+                              ("help", lambda r: Response([self._help()], r.lang)),
+                              ("language", lambda r: Response([self._language_picker()], r.lang)),
+                              ("emergency", lambda r: self._entry_command("emergency-contacts", r)),
+                              ("privacy", lambda r: self._entry_command("privacy", r)),
+                              ("forget", self._forget_question)):
+            self.add_command(name, handler)
+        for prefix, pressed in (("a", self._answer_button), ("c", self._category_button),
+                                ("m", self._menu_pressed), ("l", self._language_button),
+                                ("lp", self._picker_button), ("h", self._feedback_button),
+                                ("f", self._forget_button)):
+            self.add_button(prefix, pressed)
+
     def _on_command(self, incoming: Incoming, text: str, lang: str, first_contact: bool) -> Response:
         command = text[1:].split()[0].split("@")[0].lower() if len(text) > 1 else ""
-        kb = self.knowledge.kb
-        if command == "start":
-            welcome = escape(_("Hello! I answer questions about your rights as an immigrant in "
-                               "Massachusetts and where to get help, in English, Português, Español "
-                               "and Kreyòl. Write your question in your own words, for example: "
-                               "\"What do I do if ICE comes to my door?\"")) + "\n\n" + escape(_(
-                "I give information, not legal advice.")) + "\n\n" + (escape(_(
-                traits(incoming.channel).privacy_warning)) if traits(incoming.channel).privacy_warning
-                else escape(_("⚠️ Do not send your full name, A-number, address or how you entered the U.S. "
-                "This chat is not end-to-end encrypted: Telegram stores it on its servers, and "
-                "the people who run this bot receive your messages. I keep no log of our "
-                "conversation. Only questions I cannot answer, or am not sure about, are saved, for 30 "
-                "days, with names, addresses, dates, phone numbers, A-numbers and emails hidden where I "
-                "recognise them and no link to you, so staff can improve the answers. "
-                "More: /privacy"))) + "\n\n" + self._emergency_line()
-            if first_contact:
-                return Response([Reply(welcome), self._language_picker()], lang)
-            return Response([Reply(welcome, self._category_buttons())], lang)
-        if command == "menu":
-            return Response([self._menu()], lang)
-        if command == "help":
-            return Response([self._help()], lang)
-        if command == "language":
-            return Response([self._language_picker()], lang)
-        if command == "emergency" and "emergency-contacts" in kb.entries:
-            return Response(self._answer(kb.entries["emergency-contacts"], lang), lang)
-        if command == "privacy" and "privacy" in kb.entries:
-            return Response(self._answer(kb.entries["privacy"], lang), lang)
-        if command == "forget":
-            return Response([Reply(escape(_(
-                "This deletes everything the bot keeps about you: your language, your subscriptions "
-                "and anything else linked to your account. Are you sure?")),
-                [[button(_("Yes, delete everything"), "f:yes")], [button(_("Cancel"), "f:no")]])], lang)
-        if command in STAFF_COMMANDS and self.roles.may(incoming.user_id, STAFF_COMMANDS[command]):
-            return Response([self._staff_command(command, text)], lang)
-        if command in ("subscribe", "unsubscribe") and not traits(incoming.channel).broadcasts:
-            return Response([Reply(escape(_("Alerts and campaign news do not come on this app yet. To "
-                                            "get them, write /subscribe to the bot on Telegram.")),
-                                   [[self._menu_button()]])], lang)
-        if command in ("subscribe", "unsubscribe"):
-            from . import subscriptions
-            return subscriptions.on_command(self, incoming.user_id, command, lang)
-        if command in ("broadcast", "cancel"):   # organizers; everyone else: unknown_command()
-            from . import composer
-            return composer.on_command(self, incoming.user_id, command, lang)
-        return Response([self.unknown_command()], lang)
+        found = self._commands.get(command)
+        if found is None or (found.permission is not None
+                             and not self.roles.may(incoming.user_id, found.permission)):
+            return Response([self.unknown_command()], lang)
+        return found.handler(Request(self, incoming, lang, command=command, text=text,
+                                     first_contact=first_contact))
 
-    def _staff_command(self, command: str, text: str) -> Reply:
-        """/reload, /report, /grant, /revoke: the caller's role was checked."""
-        from .reloader import reload_knowledge
+    def _start(self, request: Request) -> Response:
+        incoming, lang = request.incoming, request.lang
+        welcome = escape(_("Hello! I answer questions about your rights as an immigrant in "
+                           "Massachusetts and where to get help, in English, Português, Español "
+                           "and Kreyòl. Write your question in your own words, for example: "
+                           "\"What do I do if ICE comes to my door?\"")) + "\n\n" + escape(_(
+            "I give information, not legal advice.")) + "\n\n" + (escape(_(
+            traits(incoming.channel).privacy_warning)) if traits(incoming.channel).privacy_warning
+            else escape(_("⚠️ Do not send your full name, A-number, address or how you entered the U.S. "
+            "This chat is not end-to-end encrypted: Telegram stores it on its servers, and "
+            "the people who run this bot receive your messages. I keep no log of our "
+            "conversation. Only questions I cannot answer, or am not sure about, are saved, for 30 "
+            "days, with names, addresses, dates, phone numbers, A-numbers and emails hidden where I "
+            "recognise them and no link to you, so staff can improve the answers. "
+            "More: /privacy"))) + "\n\n" + self._emergency_line()
+        if request.first_contact:
+            return Response([Reply(welcome), self._language_picker()], lang)
+        return Response([Reply(welcome, self._category_buttons())], lang)
 
-        if command == "reload":
-            if self.knowledge_dir is None:
-                return Reply(escape(_("Reloading is not available here.")))
-            result = reload_knowledge(self, self.knowledge_dir)
-            if result.ok:
-                changes = ([escape(_("Entries added: {ids}", ids=", ".join(result.added)))] if result.added
-                           else []) + ([escape(_("Entries removed (their file is gone or its id changed): "
-                                                 "{ids}", ids=", ".join(result.removed)))]
-                                       if result.removed else [])
-                return Reply(escape(_("Reloaded: the bot now answers from {n} entries.", n=result.entries))
-                             + "".join("\n" + line for line in changes)
-                             + ("\n" + escape(_("Warnings:")) + "\n" + "\n".join(
-                                 f"• <code>{escape(str(i))}</code>" for i in result.issues[:10])
-                                if result.issues else ""))
-            problems = "\n".join(f"• <code>{escape(str(i))}</code>" for i in result.errors[:15])
-            return Reply(escape(_("Not reloaded: the bot keeps answering from the last good version "
-                                  "({n} entries). Fix these problems, save, and send /reload again:",
-                                  n=result.entries)) + "\n" + problems)
-        if command == "report":
-            return self._short_report()
-        args = text.split()[1:]
-        if len(args) != 2 or person_id(args[0]) is None or args[1] not in ROLES:
-            return Reply(escape(_("Write it like this: /{command} 123456789 editor (roles: editor, "
-                                  "organizer, admin). The number is the person's Telegram user id.",
-                                  command=command)))
-        person, role = person_id(args[0]), args[1]
-        changed = self.db.grant(person, role) if command == "grant" else self.db.revoke(person, role)
-        log.info("a role was %s", "granted" if command == "grant" else "revoked")
-        if command == "grant":
-            return Reply(escape(_("Done: {person} is now {role}.", person=person, role=role) if changed
-                                else _("{person} already was {role}.", person=person, role=role)))
-        return Reply(escape(_("Done: {person} is no longer {role}.", person=person, role=role) if changed
-                            else _("{person} was not {role}.", person=person, role=role)))
+    def _entry_command(self, entry_id: str, request: Request) -> Response:
+        """/emergency, /privacy: that entry's answer (an unknown command if it is missing)."""
+        entry = self.knowledge.kb.entries.get(entry_id)
+        if entry is None:
+            return Response([self.unknown_command()], request.lang)
+        return Response(self._answer(entry, request.lang), request.lang)
 
-    def _short_report(self) -> Reply:
-        import datetime as dt
-
-        from .reports import group_unanswered
-
-        rows = self.db.unanswered_since(dt.date.today() - dt.timedelta(days=7))
-        lines = ["<b>" + escape(_("Questions without an answer, last 7 days: {n}", n=len(rows))) + "</b>"]
-        groups = group_unanswered(rows)[:5]
-        lines += [f"{k}. {g.count}× [{','.join(sorted(g.langs))}] {escape(g.example[:120])}"
-                  for k, g in enumerate(groups, 1)]
-        teach = [button("✏️ " + _("Teach the bot #{k}", k=k), f"t:{qid}")
-                 for k, g in enumerate(groups, 1) if (qid := self.db.unanswered_id(g.example))]
-        votes = [v for v in self.db.feedback_counts() if v[3] > 0][:5]
-        lines.append("\n<b>" + escape(_("Answers marked as not helpful:")) + "</b>")
-        lines += [f"{escape(entry)} [{lang}]: {no} 👎 / {yes} 👍" for entry, lang, yes, no in votes] or ["—"]
-        lines.append("\n" + escape(_("Full report: python main.py report")))
-        return Reply("\n".join(lines), [teach[i:i + 3] for i in range(0, len(teach), 3)])
-
-    def _teach(self, user_id: int, arg: str) -> Reply:
-        """/report's teach buttons: t:<question id> picks an entry, t:<question id>:<entry> adds it."""
-        from .reloader import reload_knowledge
-        from .teach import teach
-
-        if not self.roles.may(user_id, "reload") or self.knowledge_dir is None:
-            return self.unknown_command()
-        qid, _sep, entry_id = arg.partition(":")
-        question = self.db.unanswered_question(int(qid)) if qid.isdigit() else None
-        if question is None:
-            return Reply(escape(_("That question is no longer kept. Send /report again.")))
-        qlang, text = question
-        kb = self.knowledge.kb
-        if not entry_id:
-            result = self.knowledge.matcher.match(text, qlang)
-            ids = [e for e, _score in result.ranking[:5] if e in kb.entries]
-            buttons = [[button(kb.entries[e].text(current_language.get()).title, f"t:{qid}:{e}")] for e in ids]
-            return Reply(escape(_("Which answer should this question get? If none of these, use: "
-                                  "python main.py kb teach ENTRY \"question\"")) + f"\n\n<i>{escape(text)}</i>",
-                         buttons, replace=False)
-        if entry_id not in kb.entries:
-            return Reply(escape(_("That button is no longer valid. Here is the menu.")), self._category_buttons())
-        taught = teach(self.knowledge_dir, entry_id, text, qlang, kb=kb)
-        if not taught.ok:
-            return Reply(escape(_("Not added: {reason}", reason=taught.message)))
-        self.db.drop_unanswered(text)
-        reloaded = reload_knowledge(self, self.knowledge_dir)
-        log.info("staff taught the bot a question (%s)", "reloaded" if reloaded.ok else "reload refused")
-        now = self.knowledge.matcher.match(text, qlang)
-        outcome = (_("it now answers it with this entry") if now.outcome == "answer" and now.entry == entry_id
-                   else _("it still is not sure: add more ways of asking in the entry's examples"))
-        return Reply(escape(_("Added to {entry} [{lang}]. The bot retrained: {outcome}.",
-                              entry=entry_id, lang=qlang, outcome=outcome)))
+    def _forget_question(self, request: Request) -> Response:
+        return Response([Reply(escape(_(
+            "This deletes everything the bot keeps about you: your language, your subscriptions "
+            "and anything else linked to your account. Are you sure?")),
+            [[button(_("Yes, delete everything"), "f:yes")], [button(_("Cancel"), "f:no")]])], request.lang)
 
     def unknown_command(self) -> Reply:
         """The reply to a command the bot does not know (also to privileged ones, for others)."""
@@ -395,45 +330,58 @@ class Engine:
 
     # -- buttons ------------------------------------------------------------------------------
 
-    def _on_button(self, user_id: int, action: str, lang: str) -> Response:
+    def _on_button(self, incoming: Incoming, action: str, lang: str) -> Response:
         kind, _sep, arg = action.partition(":")
-        kb = self.knowledge.kb
-        if kind == "a" and arg in kb.entries:
-            return Response(self._answer(kb.entries[arg], lang), lang)
-        if kind == "c" and arg in CATEGORIES:
-            return Response([self._category(arg, lang)], lang)
-        if kind == "m" and not arg:
-            reply = self._menu()
-            reply.replace = True
-            return Response([reply], lang)
-        if kind == "l" and arg in LANGUAGES:
-            return self._set_language(user_id, arg)
-        if kind == "lp" and not arg:
-            return Response([self._language_picker()], lang)
-        if kind == "h" and arg[-2:] in (":y", ":n") and arg[:-2] in kb.entries:
-            helpful = arg.endswith(":y")
-            self.db.record_feedback(arg[:-2], lang, helpful, chat_id=user_id)
-            if helpful:
-                return Response([Reply(escape(_("Thank you! This helps us improve the answers.")))], lang)
-            return Response([Reply(escape(_("Thank you for telling us: staff will review this answer. "
-                                            "You can also ask in other words, or choose a topic.")),
-                                   [[self._menu_button()]])], lang)
-        if kind == "f" and arg == "yes":
-            return self._forget(user_id, lang)
-        if kind == "f" and arg == "no":
-            return Response([Reply(escape(_("Nothing was deleted.")), [[self._menu_button()]],
-                                   replace=True)], lang)
-        if kind == "s":
-            from . import subscriptions
-            return subscriptions.on_button(self, user_id, arg, lang)
-        if kind == "b":
-            from . import composer
-            return composer.on_button(self, user_id, arg, lang)
-        if kind == "t":
-            return Response([self._teach(user_id, arg)], lang)
+        handler = self._buttons.get(kind)
+        if handler is not None:
+            response = handler(Request(self, incoming, lang), arg)
+            if response is not None:
+                return response
         log.info("stale or unknown button pressed")
         return Response([Reply(escape(_("That button is no longer valid. Here is the menu.")),
                                self._category_buttons())], lang)
+
+    # The core's buttons: None means "stale", answered as an unknown button.
+
+    def _answer_button(self, request: Request, arg: str) -> Response | None:
+        entry = self.knowledge.kb.entries.get(arg)
+        return Response(self._answer(entry, request.lang), request.lang) if entry else None
+
+    def _category_button(self, request: Request, arg: str) -> Response | None:
+        return Response([self._category(arg, request.lang)], request.lang) if arg in CATEGORIES else None
+
+    def _menu_pressed(self, request: Request, arg: str) -> Response | None:
+        if arg:
+            return None
+        reply = self._menu()
+        reply.replace = True
+        return Response([reply], request.lang)
+
+    def _language_button(self, request: Request, arg: str) -> Response | None:
+        return self._set_language(request.user_id, arg) if arg in LANGUAGES else None
+
+    def _picker_button(self, request: Request, arg: str) -> Response | None:
+        return None if arg else Response([self._language_picker()], request.lang)
+
+    def _feedback_button(self, request: Request, arg: str) -> Response | None:
+        lang = request.lang
+        if arg[-2:] not in (":y", ":n") or arg[:-2] not in self.knowledge.kb.entries:
+            return None
+        helpful = arg.endswith(":y")
+        self.db.record_feedback(arg[:-2], lang, helpful, chat_id=request.user_id)
+        if helpful:
+            return Response([Reply(escape(_("Thank you! This helps us improve the answers.")))], lang)
+        return Response([Reply(escape(_("Thank you for telling us: staff will review this answer. "
+                                        "You can also ask in other words, or choose a topic.")),
+                               [[self._menu_button()]])], lang)
+
+    def _forget_button(self, request: Request, arg: str) -> Response | None:
+        if arg == "yes":
+            return self._forget(request.user_id, request.lang)
+        if arg == "no":
+            return Response([Reply(escape(_("Nothing was deleted.")), [[self._menu_button()]],
+                                   replace=True)], request.lang)
+        return None
 
     def _forget(self, user_id: int, lang: str) -> Response:
         """Delete everything about the person; the adapter also deletes the recent messages."""
@@ -464,6 +412,10 @@ class Engine:
 
     def _menu(self) -> Reply:
         return Reply(escape(_("Choose a topic:")), self._category_buttons())
+
+    def category_buttons(self) -> list[list[Button]]:
+        """A button per category of the menu."""
+        return self._category_buttons()
 
     def _category_buttons(self) -> list[list[Button]]:
         kb = self.knowledge.kb

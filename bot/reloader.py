@@ -27,8 +27,6 @@ class ReloadResult:
 
 def reload_knowledge(engine, directory: Path) -> ReloadResult:
     """Load and index `directory`; swap it into the engine only if it has no errors."""
-    from .engine import Knowledge
-
     kb, issues = load_knowledge(directory)
     errors = [i for i in issues if i.level == "error"]
     if errors:
@@ -37,7 +35,7 @@ def reload_knowledge(engine, directory: Path) -> ReloadResult:
         log.error("still serving the last good knowledge base (%d entries)", len(engine.knowledge.kb))
         return ReloadResult(False, len(engine.knowledge.kb), issues)
     try:
-        knowledge = Knowledge.build(kb)
+        knowledge = type(engine.knowledge).build(kb)   # engine.Knowledge, without importing the engine
     except Exception as exc:   # training failed: keep answering with the model that works
         log.exception("knowledge reload refused: training the matcher failed (%s); still serving "
                       "the last good knowledge base (%d entries)", type(exc).__name__, len(engine.knowledge.kb))
@@ -47,6 +45,8 @@ def reload_knowledge(engine, directory: Path) -> ReloadResult:
     before = set(engine.knowledge.kb.entries)
     added, removed = sorted(set(kb.entries) - before), sorted(before - set(kb.entries))
     engine.knowledge = knowledge  # one assignment: a message sees the old or the new
+    from . import lastgood
+    lastgood.save(directory, engine.db.path)   # what the bot starts from if a later edit breaks
     log.info("knowledge reloaded: %d entries%s%s", len(kb),
              "; added: " + ", ".join(added) if added else "",
              "; removed: " + ", ".join(removed) if removed else "")

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import logging
 
-from .broadcast import TOPICS, TOPIC_LABELS, topic_label
-from .engine import Button, Engine, Incoming, Reply, Response, button
-from .i18n import _, use_language
-from .languages import LANGUAGES, NATIVE_NAMES, from_telegram_code
-from .storage import Subscription, User
-from .telegram_html import escape
-from .text import normalize
+from typing import TYPE_CHECKING
+
+from ..i18n import _, use_language
+from ..languages import LANGUAGES, NATIVE_NAMES, from_telegram_code
+from ..messages import Button, Incoming, Reply, Request, Response, button
+from ..storage import Subscription, User
+from ..telegram_html import escape
+from ..text import normalize
+from .broadcasts.content import TOPICS, TOPIC_LABELS, topic_label
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +171,29 @@ def _stopped(had: bool, replace: bool = False) -> Reply:
                               "/subscribe.")), replace=replace)
     return Reply(escape(_("You don't get any announcements. To get them, send /subscribe.")),
                  replace=replace)
+
+
+# -- wiring ---------------------------------------------------------------------------------------
+
+def register(engine: "Engine") -> None:
+    """/subscribe, /unsubscribe, the "s:" buttons, stop words, and the resume question."""
+    from ..channels import traits
+
+    def command(request: Request) -> Response:
+        if not traits(request.incoming.channel).broadcasts:
+            return Response([Reply(escape(_("Alerts and campaign news do not come on this app yet. To "
+                                            "get them, write /subscribe to the bot on Telegram.")),
+                                   [[button("☰ " + _("Menu"), "m")]])], request.lang)
+        return on_command(request.engine, request.user_id, request.command, request.lang)
+
+    def pressed(request: Request, arg: str) -> Response:
+        return on_button(request.engine, request.user_id, arg, request.lang)
+
+    def back(engine: "Engine", incoming: Incoming):
+        return offer_resume if comes_back(engine, incoming) else None
+
+    engine.add_command("subscribe", command)
+    engine.add_command("unsubscribe", command)
+    engine.add_button("s", pressed)
+    engine.add_text_hook(on_text)
+    engine.add_message_hook(back)

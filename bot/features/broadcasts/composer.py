@@ -10,13 +10,17 @@ records the broadcast; the bot's broadcast service (delivery.py) sends it.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from .broadcast import MAX_TEXT, TOPICS, default_language_for, render, topic_label
-from .engine import Engine, Incoming, Reply, Response, button
-from .i18n import _, use_language
-from .languages import DEFAULT_LANGUAGE, LANGUAGES, NATIVE_NAMES, from_telegram_code
-from .storage import User
-from .telegram_html import escape
+from ...i18n import _, use_language
+from ...languages import DEFAULT_LANGUAGE, LANGUAGES, NATIVE_NAMES, from_telegram_code
+from ...messages import Incoming, Reply, Response, button
+from ...storage import User
+from ...telegram_html import escape
+from .content import MAX_TEXT, TOPICS, default_language_for, render, topic_label
+
+if TYPE_CHECKING:
+    from ...engine import Engine
 
 log = logging.getLogger(__name__)
 

@@ -67,11 +67,11 @@ from telegram.error import (BadRequest, ChatMigrated, Forbidden, InvalidToken, N
 from telegram.ext import AIORateLimiter
 from telegram.request import HTTPXRequest
 
-from .broadcast import render
-from .i18n import _, use_language
-from .languages import LANGUAGES
-from .storage import Broadcast, Database
-from .telegram_html import escape
+from ...i18n import _, use_language
+from ...languages import LANGUAGES
+from ...storage import Broadcast, Database
+from ...telegram_html import escape
+from .content import render
 
 log = logging.getLogger(__name__)
 
