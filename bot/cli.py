@@ -26,6 +26,38 @@ def _load_knowledge_or_exit(directory: Path):
     return kb, issues
 
 
+def _knowledge_at_start(settings: Settings):
+    """The knowledge base to start from: knowledge/ if it passes the check (then also kept as
+    the last good version beside the database); else the last good version, with a loud warning;
+    else nothing to start from: the errors, and exit."""
+    from . import lastgood
+    from .knowledge import load_knowledge
+
+    kb, issues = load_knowledge(settings.knowledge_dir)
+    errors = [i for i in issues if i.level == "error"]
+    if not errors:
+        lastgood.save(settings.knowledge_dir, settings.database)
+        return kb
+    for issue in errors:
+        print(issue, file=sys.stderr)
+    fallback = lastgood.load(settings.database)
+    if fallback is None:
+        print(f"\nThe knowledge base has {len(errors)} error(s) and there is no last good version "
+              f"to start from ({lastgood.folder_for(settings.database)}); fix them and try again "
+              "(python main.py kb check).", file=sys.stderr)
+        sys.exit(2)
+    kb, _issues, folder, saved = fallback
+    warning = (f"WARNING: the knowledge base in {settings.knowledge_dir} has {len(errors)} error(s) "
+               f"(above). STARTING FROM THE LAST GOOD VERSION ({len(kb)} entries, saved "
+               f"{saved:%Y-%m-%d %H:%M}, in {folder}). Fix the errors and save: the running bot "
+               "takes the fixed files live (or send /reload).")
+    print("\n" + warning + "\n", file=sys.stderr)
+    import logging
+    if logging.getLogger().handlers:   # the bot's log too (python main.py run)
+        logging.getLogger(__name__).critical("%s", warning)
+    return kb
+
+
 def _engine(settings: Settings, database: str | Path | None = None):
     from .engine import Engine, Knowledge
     from .i18n import load_catalogs
@@ -33,7 +65,7 @@ def _engine(settings: Settings, database: str | Path | None = None):
     from .storage import Database
 
     load_catalogs()
-    kb, _issues = _load_knowledge_or_exit(settings.knowledge_dir)
+    kb = _knowledge_at_start(settings)
     set_model_cache(model_cache_for(settings.database))   # trained models, beside the database
     return Engine(Knowledge.build(kb), Database(database or settings.database), settings.admin_ids,
                   knowledge_dir=settings.knowledge_dir)

@@ -145,3 +145,46 @@ def test_roles_cli_with_an_impossible_id_gets_a_clear_error(tmp_path, person):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "user id" in result.stderr
+
+
+# -- a knowledge base that fails the check at start -------------------------------------------------
+
+def break_file(path: Path) -> int:
+    return add_line(path, "reviewed:", "review_by: 2027-02-30")
+
+
+def test_a_broken_knowledge_base_at_start_runs_from_the_last_good_version(small_kb, tmp_path):
+    env = {"BOT_KNOWLEDGE_DIR": str(small_kb), "BOT_DATABASE": str(tmp_path / "data" / "bot.sqlite3")}
+    first = main("chat", env=env, stdin="/menu\n")            # a good start keeps a copy
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "data" / "knowledge-last-good" / "help" / "tractors.yaml").is_file()
+    line = break_file(small_kb / "help" / "tractors.yaml")
+    again = main("chat", env=env, stdin="what is tractors\n")
+    assert again.returncode == 0, again.stderr
+    assert "LAST GOOD VERSION" in again.stderr
+    assert f"knowledge/help/tractors.yaml:{line}" in again.stderr          # what to fix
+    assert "About tractors." in again.stdout                            # answered from the copy
+    assert "Traceback" not in again.stderr
+
+
+def test_a_broken_knowledge_base_with_no_last_good_version_refuses_to_start(small_kb, tmp_path):
+    env = {"BOT_KNOWLEDGE_DIR": str(small_kb), "BOT_DATABASE": str(tmp_path / "bot.sqlite3")}
+    line = break_file(small_kb / "help" / "tractors.yaml")
+    result = main("chat", env=env, stdin="/menu\n")
+    assert result.returncode == 2
+    assert f"knowledge/help/tractors.yaml:{line}" in result.stderr
+    assert "no last good version" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_good_live_reload_becomes_the_last_good_version(small_kb, tmp_path):
+    from bot.reloader import reload_knowledge
+
+    engine = small_engine(small_kb, Database(tmp_path / "bot.sqlite3"))
+    write_entry(small_kb, entry_data("combines", "combines"))
+    assert reload_knowledge(engine, small_kb).ok
+    assert (tmp_path / "knowledge-last-good" / "rights" / "combines.yaml").is_file()
+    break_file(small_kb / "rights" / "combines.yaml")
+    assert not reload_knowledge(engine, small_kb).ok                  # a refused reload keeps the copy
+    copy = (tmp_path / "knowledge-last-good" / "rights" / "combines.yaml").read_text(encoding="utf-8")
+    assert "2027-02-30" not in copy
