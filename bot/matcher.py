@@ -26,6 +26,7 @@ SUGGEST_WINDOW = 0.35     # suggestions: within this much confidence of the best
 SENTENCE_WEIGHT = 0.7     # one sentence of a long message counts less than the whole ...
 QUESTION_WEIGHT = 0.9     # ... the sentence that asks the question a little more (tuned on tuning-a)
 MAX_MATCH_CHARS = 4000    # beyond this a message is read only in part (it says so)
+MIN_LETTERS = 3           # fewer letters than this (after repeats are squeezed): nothing to understand
 SHORT_WORDS = 2           # a message this short is answered only when it is an entry's own phrasing
 
 
@@ -83,7 +84,7 @@ class Matcher:
                 weights.append(QUESTION_WEIGHT if part == asked else SENTENCE_WEIGHT)
         texts = [model_text(s, lang) for s in segments]
         keep = [i for i, t in enumerate(texts) if t]
-        if not keep:
+        if not keep or sum(c.isalpha() for c in texts[0]) < MIN_LETTERS:   # "a" x 4096, "?", "ok"
             return MatchResult("none", None, 0.0, urgent=urgent, truncated=truncated)
         ranked = self.model.rank([texts[i] for i in keep])
         combined: dict[str, float] = {}
