@@ -13,7 +13,10 @@ from .knowledge import KnowledgeBase
 from .storage import Database
 from .text import normalize
 
-SAME_QUESTION = 80   # rapidfuzz token_set_ratio at which two questions are one group
+# rapidfuzz token_sort_ratio at which two questions are one group. Not token_set_ratio: that
+# scores 100 whenever one question's words are all in the other, so "a" or "deportation" would
+# join any longer message containing them.
+SAME_QUESTION = 80
 
 
 @dataclass
@@ -30,7 +33,7 @@ def group_unanswered(rows: list[tuple[str, str, str, str]]) -> list[QuestionGrou
     for _day, lang, outcome, text in rows:
         norm = normalize(text)
         for key, group in groups:
-            if fuzz.token_set_ratio(norm, key) >= SAME_QUESTION:
+            if fuzz.token_sort_ratio(norm, key) >= SAME_QUESTION:
                 group.count += 1
                 group.langs.add(lang)
                 group.outcomes.add(outcome)
@@ -47,7 +50,8 @@ def staff_report(db: Database, kb: KnowledgeBase, knowledge_dir: Path, days: int
     rows = db.unanswered_since(since)
     lines = [f"Questions the bot could not answer in the last {days} days: {len(rows)}"]
     for group in group_unanswered(rows)[:top]:
-        outcome = "suggested only" if group.outcomes == {"suggest"} else "no answer"
+        outcome = {frozenset({"suggest"}): "suggested only", frozenset({"none"}): "no answer"}.get(
+            frozenset(group.outcomes), "no answer or suggested")
         lines.append(f"  {group.count:>4} x [{','.join(sorted(group.langs))}] {group.example}  ({outcome})")
     lines.append("")
     votes = [v for v in db.feedback_counts() if v[3] > 0]

@@ -188,3 +188,24 @@ def test_a_good_live_reload_becomes_the_last_good_version(small_kb, tmp_path):
     assert not reload_knowledge(engine, small_kb).ok                  # a refused reload keeps the copy
     copy = (tmp_path / "knowledge-last-good" / "rights" / "combines.yaml").read_text(encoding="utf-8")
     assert "2027-02-30" not in copy
+
+
+# -- the staff report groups near-duplicates only ---------------------------------------------------
+
+def test_a_short_question_is_not_merged_into_a_longer_one_that_contains_its_words(tmp_path, small_kb):
+    from bot.reports import group_unanswered, staff_report
+
+    long = "my husband got a letter about deportation and a court date, what do we do now"
+    rows = [("d", "en", "none", long), ("d", "en", "none", "a"), ("d", "en", "suggest", "deportation"),
+            ("d", "en", "suggest", "Deportation?"), ("d", "pt", "none", "como renovar meu passaporte"),
+            ("d", "es", "none", "como renovar mi pasaporte")]
+    groups = group_unanswered(rows)
+    assert sorted((g.example, g.count) for g in groups) == sorted([
+        (long, 1), ("a", 1), ("deportation", 2), ("como renovar meu passaporte", 2)])
+    db = Database(tmp_path / "bot.sqlite3")
+    for _day, lang, outcome, text in rows:
+        db.record_unanswered(text, lang, outcome)
+    kb, _ = load_knowledge(small_kb)
+    report = staff_report(db, kb, small_kb, days=7)
+    assert "     2 x [en] deportation  (suggested only)" in report
+    assert f"     1 x [en] {long}  (no answer)" in report
