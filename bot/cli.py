@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dir", help="knowledge folder (default: knowledge/)")
         if name == "reviewed":
             p.add_argument("entry", help="entry id, or 'all'")
-            p.add_argument("langs", nargs="*", metavar="LANG", help="en, pt, es or ht (default: all four)")
+            p.add_argument("langs", nargs="*", default=[], metavar="LANG",   # optional (default=[])
+                           help="en, pt, es or ht (default: all four)")
         if name == "teach":
             p.add_argument("entry", help="entry id (the file name without .yaml)")
             p.add_argument("question", nargs="+", help="the question, as people wrote it")

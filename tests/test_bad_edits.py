@@ -209,3 +209,11 @@ def test_a_short_question_is_not_merged_into_a_longer_one_that_contains_its_word
     report = staff_report(db, kb, small_kb, days=7)
     assert "     2 x [en] deportation  (suggested only)" in report
     assert f"     1 x [en] {long}  (no answer)" in report
+
+
+# -- small command-line findings ---------------------------------------------------------------------
+
+def test_kb_reviewed_says_the_languages_are_optional():
+    result = main("kb", "reviewed")
+    assert result.returncode == 2
+    assert "required: entry" in result.stderr and "LANG" not in result.stderr.split("required:")[1]
