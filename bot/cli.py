@@ -216,10 +216,14 @@ def cmd_roles(args, settings: Settings) -> int:
 
     db = Database(settings.database)
     if args.roles_command == "list":
-        for chat_id, role in db.people_with_roles():
+        people = db.people_with_roles()
+        for chat_id, role in people:
             print(f"{chat_id}\t{role}")
         for chat_id in sorted(settings.admin_ids):
             print(f"{chat_id}\tadmin (BOT_ADMIN_IDS)")
+        if not people and not settings.admin_ids:
+            print("No one has a staff role yet. Give one with: python main.py roles grant ID editor "
+                  "(or organizer, admin); or set BOT_ADMIN_IDS for admins.")
         return 0
     changed = (db.grant if args.roles_command == "grant" else db.revoke)(args.user_id, args.role)
     print(("granted" if args.roles_command == "grant" else "revoked") if changed else "no change")

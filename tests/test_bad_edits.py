@@ -217,3 +217,12 @@ def test_kb_reviewed_says_the_languages_are_optional():
     result = main("kb", "reviewed")
     assert result.returncode == 2
     assert "required: entry" in result.stderr and "LANG" not in result.stderr.split("required:")[1]
+
+
+def test_roles_list_says_when_nobody_has_a_role(tmp_path):
+    env = {"BOT_DATABASE": str(tmp_path / "bot.sqlite3")}
+    result = main("roles", "list", env=env)
+    assert result.returncode == 0
+    assert "No one has a staff role yet" in result.stdout and "roles grant" in result.stdout
+    assert main("roles", "grant", "77", "editor", env=env).returncode == 0
+    assert main("roles", "list", env=env).stdout.splitlines() == ["77\teditor"]
