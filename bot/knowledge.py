@@ -152,6 +152,7 @@ def load_knowledge(directory: Path, today: dt.date | None = None) -> tuple[Knowl
     kb = KnowledgeBase()
     issues: list[Issue] = []
     files = sorted(p for p in directory.rglob("*.yaml") if not p.name.startswith("."))
+    seen: dict[str, Path] = {}   # entry id -> the file it was loaded from
     if not files:
         issues.append(Issue("error", str(directory), None, "no knowledge files (*.yaml) found"))
     for path in files:
@@ -183,14 +184,25 @@ def load_knowledge(directory: Path, today: dt.date | None = None) -> tuple[Knowl
             continue
         if entry.id in kb.entries:
             other = kb.entries[entry.id]
-            issues.append(Issue("error", rel, entry.line, f"duplicate id: {other.file} already has "
-                                "this id; give one of them a new id", entry.id))
+            if _mtime(path) < _mtime(seen[entry.id]):   # the file read first is the newer: the copy
+                kb.entries[entry.id], seen[entry.id] = entry, path
+                entry, other = other, entry
+            issues.append(Issue("error", entry.file, entry.line, f"duplicate id: {other.file} already "
+                                "has this id; give one of them a new id", entry.id))
             continue
+        seen[entry.id] = path
         if any(i.level == "error" for i in entry_issues):
             continue
         kb.entries[entry.id] = entry
     issues.extend(_cross_checks(kb))
     return kb, issues
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _display_path(path: Path, directory: Path) -> str:

@@ -226,3 +226,16 @@ def test_roles_list_says_when_nobody_has_a_role(tmp_path):
     assert "No one has a staff role yet" in result.stdout and "roles grant" in result.stdout
     assert main("roles", "grant", "77", "editor", env=env).returncode == 0
     assert main("roles", "list", env=env).stdout.splitlines() == ["77\teditor"]
+
+
+def test_a_duplicate_id_is_reported_against_the_new_copy(small_kb):
+    original = small_kb / "rights" / "bananas.yaml"
+    copy = small_kb / "about" / "bananas.yaml"      # sorts before rights/: read first
+    copy.parent.mkdir()
+    copy.write_text(original.read_text(encoding="utf-8"), encoding="utf-8")
+    os.utime(original, (1_700_000_000, 1_700_000_000))     # the original is the older file
+    kb, issues = load_knowledge(small_kb)
+    duplicates = [i for i in issues if "duplicate id" in i.message]
+    assert [(i.file, i.entry) for i in duplicates] == [("knowledge/about/bananas.yaml", "bananas")]
+    assert "knowledge/rights/bananas.yaml already has this id" in duplicates[0].message
+    assert kb.entries["bananas"].file == "knowledge/rights/bananas.yaml"
