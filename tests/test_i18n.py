@@ -28,14 +28,15 @@ def source_messages():
     found = set()
     for _file, _line, message, _comments, _ctx in extract_from_dir(
             ROOT / "bot", method_map=[("**.py", "python")],
-            keywords={"_": None, "N_": None, "gettext": None, "translate": (2,)}):
+            keywords={"_": None, "N_": None, "gettext": None, "translate": (2,), "ngettext": (1, 2),
+                      "_plural": (1, 2)}):
         found.add(message if isinstance(message, str) else message[0])
     return found
 
 
 def test_every_string_in_the_code_is_in_the_template():
     with open(LOCALE_DIR / "messages.pot", "rb") as fp:
-        template = {m.id for m in read_po(fp) if m.id}
+        template = {_forms(m.id)[0] for m in read_po(fp) if m.id}
     missing = source_messages() - template
     assert not missing, f"run pybabel extract/update: {sorted(missing)}"
 
@@ -44,22 +45,29 @@ def test_every_string_in_the_code_is_in_the_template():
 def test_catalog_is_complete_and_consistent(lang):
     expected = source_messages()
     cat = catalog(lang)
-    ids = {m.id for m in cat if m.id}
+    ids = {_forms(m.id)[0] for m in cat if m.id}
     assert expected <= ids, f"{lang}: missing {sorted(expected - ids)}"
     for message in cat:
         if not message.id:
             continue
-        assert message.string, f"{lang}: untranslated {message.id!r}"
+        ids, strings = _forms(message.id), _forms(message.string)   # plural forms: every one
+        assert all(strings), f"{lang}: untranslated {message.id!r}"
         assert "fuzzy" not in message.flags, f"{lang}: fuzzy {message.id!r}"
-        assert set(PLACEHOLDER.findall(message.id)) == set(PLACEHOLDER.findall(message.string)), \
-            f"{lang}: placeholders differ in {message.id!r}"
+        for form in strings:
+            assert set(PLACEHOLDER.findall(ids[0])) == set(PLACEHOLDER.findall(form)), \
+                f"{lang}: placeholders differ in {message.id!r}"
+
+
+def _forms(value) -> tuple:
+    """A message id or string as a tuple: one item, or every plural form (ngettext)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_compiled_catalog_is_up_to_date(lang):
     with open(LOCALE_DIR / lang / "LC_MESSAGES" / "messages.mo", "rb") as fp:
-        compiled = {m.id: m.string for m in read_mo(fp) if m.id}
-    source = {m.id: m.string for m in catalog(lang) if m.id}
+        compiled = {_forms(m.id): _forms(m.string) for m in read_mo(fp) if m.id}
+    source = {_forms(m.id): _forms(m.string) for m in catalog(lang) if m.id}
     assert compiled == source, "run: pybabel compile -d locales -D messages"
 
 

@@ -215,7 +215,7 @@ def _cli_status(db: Database, broadcast_id: int) -> int:
     print(f"  texts          {languages}; the others get the {b.default_language} text")
     if b.audience is None:
         counts = db.audience(b.topic)
-        print(f"  audience       not fixed yet; {sum(counts.values())} subscribers now")
+        print(f"  audience       not fixed yet; {_subscribers(sum(counts.values()))} now")
         return 0
     print(f"  audience       {b.audience}")
     rows = db.recipient_breakdown(b.id)
@@ -252,13 +252,26 @@ def _cli_cancel(db: Database, broadcast_id: int) -> int:
         return 1
     counts = db.recipient_counts(broadcast_id)
     print(f"Announcement #{broadcast_id} is cancelled" +
-          (f" ({counts.get('sent', 0)} people had already got it)." if record.audience is not None else "."))
+          (f" ({_plural('{n} person had already got it', '{n} people had already got it', counts.get('sent', 0))})."
+           if record.audience is not None else "."))
     return 0
+
+
+def _plural(singular: str, plural: str, n: int) -> str:
+    """English with Babel's plural rules, from the catalogs (the command line speaks English)."""
+    from ...i18n import ngettext, use_language
+
+    with use_language("en"):
+        return ngettext(singular, plural, n)
+
+
+def _subscribers(n: int) -> str:
+    return _plural("{n} subscriber", "{n} subscribers", n)
 
 
 def _summary(announcement: Announcement, counts: dict[str, int]) -> str:
     total = sum(counts.get(lg, 0) for lg in LANGUAGES)
-    lines = [f"Topic: {announcement.topic} ({total} subscribers)"]
+    lines = [f"Topic: {announcement.topic} ({_subscribers(total)})"]
     for lg in LANGUAGES:
         own = "own text" if lg in announcement.texts else f"gets the {announcement.default_language} text"
         lines.append(f"  {NATIVE_NAMES[lg]:<15} {counts.get(lg, 0):>7}  {own}")

@@ -1,0 +1,54 @@
+"""What a newcomer ran into (issue 14): the terminal chat, `ask` against `chat`, the README's
+examples and figures, plural forms, the menus."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.storage import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(*args, env=None, stdin="", timeout=180):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "main.py", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, env=environment, timeout=timeout)
+
+
+ANNOUNCEMENT = """topic: {topic}
+text:
+  en: |
+    <b>Know your rights workshop</b> on Saturday at 2 pm.
+"""
+
+
+@pytest.mark.parametrize("subscribers, expected", [(1, "(1 subscriber)"), (2, "(2 subscribers)"),
+                                                   (0, "(0 subscribers)")])
+def test_counts_of_subscribers_use_plural_forms(tmp_path, subscribers, expected):
+    db = Database(tmp_path / "bot.sqlite3")
+    for k in range(subscribers):
+        db.set_subscription(100 + k, {"news"}, "en")
+    db.close()
+    (tmp_path / "a.yaml").write_text(ANNOUNCEMENT.format(topic="news"), encoding="utf-8")
+    result = main("broadcast", "send", str(tmp_path / "a.yaml"), "--dry-run",
+                  env={"BOT_DATABASE": str(tmp_path / "bot.sqlite3")})
+    assert result.returncode == 0, result.stderr
+    assert f"Topic: news {expected}" in result.stdout
+
+
+def test_plural_forms_exist_in_every_catalog():
+    from bot.i18n import ngettext, use_language
+
+    expected = {"en": ("1 subscriber", "2 subscribers"), "pt": ("1 inscrito", "2 inscritos"),
+                "es": ("1 suscriptor", "2 suscriptores"), "ht": ("1 abone", "2 abone")}
+    for lang, (one, two) in expected.items():
+        with use_language(lang):
+            assert ngettext("{n} subscriber", "{n} subscribers", 1) == one
+            assert ngettext("{n} subscriber", "{n} subscribers", 2) == two
