@@ -36,7 +36,7 @@ CATEGORY_LABELS = {
     "help": N_("Get help now"),
     "campaign": N_("The campaign"),
     "action": N_("Take action"),
-    "about": N_("About this bot"),
+    "about": N_("Privacy, alerts and more"),   # not "About this bot": an entry has that title
 }
 DISCLAIMER_CATEGORIES = {"rights", "help"}
 

@@ -52,3 +52,17 @@ def test_plural_forms_exist_in_every_catalog():
         with use_language(lang):
             assert ngettext("{n} subscriber", "{n} subscribers", 1) == one
             assert ngettext("{n} subscriber", "{n} subscribers", 2) == two
+
+
+@pytest.mark.parametrize("lang", ["en", "pt", "es", "ht"])
+def test_no_menu_lists_an_entry_with_its_own_name(engine, lang):
+    from auxil.transcript import Conversation
+
+    chat = Conversation(engine, user_id=31_000)
+    engine.db.set_language(31_000, lang)
+    chat.say("/menu")
+    for category in [b for b in chat.buttons() if b.data.startswith("c:")]:
+        chat.press_data(category.data)
+        listed = [b.label for b in chat.buttons() if b.data.startswith("a:")]
+        assert category.label not in listed, (lang, category.label, listed)
+        chat.say("/menu")
