@@ -66,3 +66,31 @@ def test_no_menu_lists_an_entry_with_its_own_name(engine, lang):
         listed = [b.label for b in chat.buttons() if b.data.startswith("a:")]
         assert category.label not in listed, (lang, category.label, listed)
         chat.say("/menu")
+
+
+@pytest.mark.parametrize("lang", ["en", "pt", "es", "ht"])
+def test_the_stop_word_each_footer_gives_stops_and_the_readme_lists_it(engine, lang):
+    import re
+
+    from auxil.transcript import Conversation
+
+    from bot.features.broadcasts.content import FOOTER
+    from bot.features.subscriptions import STOP_WORDS
+    from bot.i18n import translate
+    from bot.text import normalize
+
+    said = {w for text in (translate(lang, FOOTER), translate(lang, "To stop them all, send /unsubscribe or write STOP."))
+            for w in re.findall(r"\b[A-ZÀ-Ý]{4,}\b", text)}
+    assert said, translate(lang, FOOTER)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    listed = readme[readme.index("just a stop word stops everything:"):readme.index("(whole messages only")]
+    groups = [g.lower() for g in " ".join(listed.split()).split(":", 1)[1].split(";")]
+    for word in said:
+        assert lang in STOP_WORDS.get(normalize(word), ()), (lang, word)
+        person = 41_000 + len(word)
+        engine.db.set_language(person, lang)
+        engine.db.set_subscription(person, {"alerts"}, lang)
+        Conversation(engine, user_id=person).say(word)
+        assert engine.db.subscription(person) is None, (lang, word)
+        group = groups[["en", "pt", "es", "ht"].index(lang)] if word != "STOP" else groups[0]
+        assert f'"{word.lower()}"' in group, (lang, word, group)
