@@ -94,3 +94,18 @@ def test_the_stop_word_each_footer_gives_stops_and_the_readme_lists_it(engine, l
         assert engine.db.subscription(person) is None, (lang, word)
         group = groups[["en", "pt", "es", "ht"].index(lang)] if word != "STOP" else groups[0]
         assert f'"{word.lower()}"' in group, (lang, word, group)
+
+
+def test_the_readmes_announcement_example_works_as_written(tmp_path):
+    import yaml
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("```yaml", readme.index("**From a file.**")) + len("```yaml")
+    example = readme[start:readme.index("```", start)]
+    (tmp_path / "announcement.yaml").write_text(example, encoding="utf-8")
+    data = yaml.safe_load(example)
+    assert data["topic"] == "news"             # a workshop is campaign news, not an urgent alert
+    result = main("broadcast", "send", str(tmp_path / "announcement.yaml"), "--dry-run",
+                  env={"BOT_DATABASE": str(tmp_path / "bot.sqlite3")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Know your rights workshop" in result.stdout
