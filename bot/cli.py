@@ -336,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:   # Ctrl-C while starting (training the matcher) or working: no traceback
+        print(file=sys.stderr)
+        return 130
     except Exception as exc:  # a clear message at start instead of a traceback
         from .i18n import MissingCatalog
         from .storage import StorageError

@@ -109,3 +109,109 @@ def test_the_readmes_announcement_example_works_as_written(tmp_path):
                   env={"BOT_DATABASE": str(tmp_path / "bot.sqlite3")})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Know your rights workshop" in result.stdout
+
+
+# -- the terminal chat --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory):
+    """One trained model for every chat started here (it is cached beside the database)."""
+    return tmp_path_factory.mktemp("shared") / "model-cache"
+
+
+@pytest.fixture
+def chat_env(tmp_path, model_cache):
+    model_cache.mkdir(exist_ok=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "model-cache").symlink_to(model_cache)
+    return {"BOT_DATABASE": str(tmp_path / "data" / "bot.sqlite3")}
+
+
+def test_the_chat_keeps_a_session_language_and_numbers_out_of_range_are_not_questions(chat_env):
+    result = main("chat", env=chat_env, stdin="os federais estão batendo na minha porta, o que eu faço?\n"
+                                              "/start\n99\n0\n")
+    assert result.returncode == 0, result.stderr
+    after_start = result.stdout.split("> /start", 1)[1]
+    assert after_start.lstrip().startswith("Olá!"), after_start[:200]       # the session's language
+    for number in ("99", "0"):
+        reply = result.stdout.split(f"> {number}\n", 1)[1].split("\n> ", 1)[0]
+        assert f"Não existe a opção {number}" in reply, reply
+    with __import__("sqlite3").connect(chat_env["BOT_DATABASE"]) as conn:   # not kept as questions
+        assert conn.execute("SELECT COUNT(*) FROM unanswered WHERE text IN ('99', '0')").fetchone()[0] == 0
+
+
+def _pty_chat(env, keys: list[bytes], timeout=120):
+    """Run `python main.py chat` on a pseudo-terminal, typing `keys` one prompt at a time."""
+    import pty
+    import select
+    import time
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    environment.update(env, TERM="xterm")
+    pid, fd = pty.fork()
+    if pid == 0:   # the child: the chat on the terminal
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "main.py", "chat"], environment)
+    out, deadline = b"", time.monotonic() + timeout
+
+    def read_until(marker: bytes, start: int) -> bool:
+        nonlocal out
+        while time.monotonic() < deadline:
+            if out.find(marker, start) >= 0:
+                return True
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    return False
+                if not chunk:
+                    return False
+                out += chunk
+        return False
+
+    for key in keys:
+        assert read_until(b"> ", len(out) - 2 if out else 0), out.decode(errors="replace")[-500:]
+        mark = len(out)
+        os.write(fd, key)
+        read_until(b"> ", mark)
+    finished, status = 0, 0
+    while time.monotonic() < deadline:            # the rest, until the chat ends
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            out += chunk
+            if chunk:
+                continue
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            break
+    if not finished:
+        os.kill(pid, 9)
+        _pid, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return out.decode("utf-8", errors="replace"), os.waitstatus_to_exitcode(status)
+
+
+def test_the_terminal_chat_has_line_editing_and_history(chat_env):
+    out, code = _pty_chat(chat_env, [b"/help\r", b"\x1b[A\r", b"exit\r"])
+    assert code == 0, out
+    assert "^[[A" not in out and "[A" not in out
+    assert out.count("/menu — Browse topics") == 2, out          # the up arrow sent /help again
+    assert "quit" in out and "exit" in out                        # it says how to leave
+
+
+def test_ctrl_c_leaves_without_a_traceback(chat_env):
+    out, code = _pty_chat(chat_env, [b"\x03"])
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert code in (0, 130)
+
+
+def test_ctrl_d_leaves_on_a_new_line(chat_env):
+    out, code = _pty_chat(chat_env, [b"\x04"])
+    assert code == 0, out
+    assert "Traceback" not in out
+    assert out.rstrip(" ").endswith("\n"), repr(out[-80:])       # the shell's prompt starts a line
