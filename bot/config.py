@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,8 @@ class Settings:
     whatsapp_app_secret: str | None = field(default=None, repr=False)
     whatsapp_verify_token: str | None = field(default=None, repr=False)
     whatsapp_api_base_url: str = GRAPH_API
-    whatsapp_templates: str | None = None
+    whatsapp_templates: str | None = None   # announcement templates per language (see whatsapp_template_map)
+    whatsapp_broadcast_rate: float = 80.0   # the number's throughput, messages per second
     http_host: str = "127.0.0.1"   # the bot's one HTTP server (the WhatsApp webhook)
     http_port: int = 8080
     public_url: str | None = None  # the address people and providers reach the server at (behind a proxy)
@@ -113,7 +115,8 @@ class Settings:
             whatsapp_app_secret=whatsapp["WHATSAPP_APP_SECRET"],
             whatsapp_verify_token=whatsapp["WHATSAPP_VERIFY_TOKEN"],
             whatsapp_api_base_url=((env.get("WHATSAPP_API_BASE_URL") or "").strip() or GRAPH_API).rstrip("/"),
-            whatsapp_templates=(env.get("WHATSAPP_TEMPLATES") or "").strip() or None,
+            whatsapp_templates=_templates(env.get("WHATSAPP_TEMPLATES")),
+            whatsapp_broadcast_rate=_rate(env, "WHATSAPP_BROADCAST_RATE", 80.0),
             http_host=(env.get("BOT_HTTP_HOST") or "").strip() or "127.0.0.1",
             http_port=int(port) if port else 8080,
             public_url=public_url,
@@ -138,6 +141,16 @@ class Settings:
             broadcast_rate=_rate(env, "BOT_BROADCAST_RATE", 30.0),
         )
 
+    def whatsapp_template_map(self) -> dict[str, tuple[str, str]]:
+        """Our language -> (template name, WhatsApp's language code), from WHATSAPP_TEMPLATES."""
+        found = {}
+        for part in (self.whatsapp_templates or "").split(","):
+            if part.strip():
+                lang, _sep, rest = part.strip().partition("=")
+                name, _sep, code = rest.partition(":")
+                found[lang.strip()] = (name.strip(), code.strip() or lang.strip())
+        return found
+
     def require_token(self) -> str:
         if not self.token:
             raise ConfigError(
@@ -145,6 +158,23 @@ class Settings:
                 "/newbot), then run: TELEGRAM_BOT_TOKEN=<the token> python main.py run\n"
                 "To try the bot without Telegram, run: python main.py chat (no token needed).")
         return self.token
+
+
+def _templates(raw: str | None) -> str | None:
+    """WHATSAPP_TEMPLATES: comma-separated language=template_name[:whatsapp_language_code], e.g.
+    "en=kyr_announcement:en_US,pt=kyr_aviso:pt_BR,es=kyr_aviso_es"; each template is approved in
+    Meta's WhatsApp Manager with one body parameter ({{1}}, the announcement)."""
+    from .languages import LANGUAGES
+
+    raw = (raw or "").strip()
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        lang, sep, rest = part.partition("=")
+        name = rest.partition(":")[0].strip()
+        if not sep or lang.strip() not in LANGUAGES or not re.fullmatch(r"[a-z0-9_]{1,512}", name):
+            raise ConfigError(f"WHATSAPP_TEMPLATES must be language=template_name[:code] separated by "
+                              f"commas (languages: {', '.join(LANGUAGES)}; template names are lowercase "
+                              f"letters, digits and _), e.g. en=kyr_announcement:en_US; not {part!r}")
+    return raw or None
 
 
 def _positive_int(env, name: str, default: int) -> int:

@@ -87,6 +87,7 @@ class Engine:
         self.db = db
         self.roles = Roles(db, admin_ids)
         self.knowledge_dir = knowledge_dir
+        self.settings = None   # the running bot's Settings, for features that need them (runner.py)
         self._commands: dict[str, Command] = {}
         self._buttons: dict[str, ButtonHandler] = {}
         self._text_hooks: list[TextHook] = []

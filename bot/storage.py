@@ -160,6 +160,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (chat_id, entry)
     ) WITHOUT ROWID;
     """,
+    # 9: WhatsApp broadcasts (issue 12): the message id WhatsApp gave each announcement sent, as a
+    # hash (a WhatsApp message id encodes the phone number), so that the statuses Meta posts later
+    # ("failed") update that person's delivery record. Deleted with the delivery records.
+    """
+    CREATE TABLE broadcast_messages (
+        digest       TEXT PRIMARY KEY,
+        broadcast_id INTEGER NOT NULL,
+        chat_id      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 ROLES = ("editor", "organizer", "admin")
 CHANNELS = ("telegram", "whatsapp", "terminal", "web", "sms")   # web: a random session id; sms: a phone number
@@ -263,9 +273,13 @@ class Draft:
         return cls(row[0], row[1], json.loads(row[2]), row[3], row[4])
 
 
-# Broadcasts are delivered through Telegram for now: subscribers on other channels are left out
-# of the audience (the other channels do not offer /subscribe yet), never sent to Telegram.
-_TELEGRAM_ONLY = "s.chat_id NOT IN (SELECT chat_id FROM people WHERE channel != 'telegram')"
+# Broadcasts are delivered on Telegram and WhatsApp: subscribers on other channels are left out of
+# the audience (those channels do not offer /subscribe), never sent on another channel.
+BROADCAST_CHANNELS = ("telegram", "whatsapp")
+_DELIVERABLE = ("s.chat_id NOT IN (SELECT chat_id FROM people WHERE channel NOT IN ('telegram', "
+                  "'whatsapp'))")
+# A person key's channel in SQL: Telegram for keys that were never registered (as channel_of()).
+_CHANNEL_OF = "COALESCE((SELECT p.channel FROM people p WHERE p.chat_id = {0}), 'telegram')"
 
 
 def _now(delta: dt.timedelta = dt.timedelta(0)) -> str:
@@ -558,6 +572,9 @@ class Database:
                 "DELETE FROM broadcast_recipients WHERE broadcast_id IN (SELECT id FROM broadcasts "
                 "WHERE status IN ('done', 'cancelled') AND finished_at < ?)",
                 (_now(-deliveries_for),)).rowcount
+            self._conn.execute("DELETE FROM broadcast_messages WHERE broadcast_id IN (SELECT id FROM "
+                               "broadcasts WHERE status IN ('done', 'cancelled') AND finished_at < ?)",
+                               (_now(-deliveries_for),))
             # an active subscription is an ongoing request to be written to: it is kept (with the
             # person's row) until they unsubscribe, block the bot or send /forget
             stale = [r[0] for r in self._conn.execute(
@@ -693,8 +710,65 @@ class Database:
             return dict(self._conn.execute(
                 "SELECT COALESCE(u.language, s.language) AS lang, COUNT(*) FROM subscriptions s "
                 "LEFT JOIN users u ON u.chat_id = s.chat_id WHERE s.active = 1 AND "
-                "instr(',' || s.topics || ',', ?) > 0 AND " + _TELEGRAM_ONLY + " GROUP BY lang",
+                "instr(',' || s.topics || ',', ?) > 0 AND " + _DELIVERABLE + " GROUP BY lang",
                 (f",{topic},",)).fetchall())
+
+    def audience_by_channel(self, topic: str) -> dict[tuple[str, str], int]:
+        """Active subscribers to `topic` by (channel, language)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT " + _CHANNEL_OF.format("s.chat_id") + ", COALESCE(u.language, s.language) AS lang, "
+                "COUNT(*) FROM subscriptions s LEFT JOIN users u ON u.chat_id = s.chat_id WHERE "
+                "s.active = 1 AND instr(',' || s.topics || ',', ?) > 0 AND " + _DELIVERABLE +
+                " GROUP BY 1, 2", (f",{topic},",)).fetchall()
+        return {(channel, lang): n for channel, lang, n in rows}
+
+    def last_seen(self, chat_id: int) -> str | None:
+        """When the person last wrote (UTC, as stored), None if unknown."""
+        with self._lock:
+            row = self._conn.execute("SELECT last_seen FROM users WHERE chat_id = ?", (chat_id,)).fetchone()
+        return row[0] if row else None
+
+    def skip_channel(self, broadcast_id: int, channel: str, error: str) -> int:
+        """Recipients on `channel` still pending become 'skipped' (the channel is not running)."""
+        with self._lock, self._conn:
+            return self._conn.execute(
+                "UPDATE broadcast_recipients SET state = 'skipped', error = ?, updated_at = ? WHERE "
+                "broadcast_id = ? AND state = 'pending' AND " + _CHANNEL_OF.format("broadcast_recipients.chat_id")
+                + " = ?", (error, _now(), broadcast_id, channel)).rowcount
+
+    def pending_on(self, broadcast_id: int, channel: str) -> int:
+        """How many recipients on `channel` are still pending."""
+        with self._lock:
+            return self._conn.execute(
+                "SELECT COUNT(*) FROM broadcast_recipients WHERE broadcast_id = ? AND state = 'pending' "
+                "AND " + _CHANNEL_OF.format("broadcast_recipients.chat_id") + " = ?",
+                (broadcast_id, channel)).fetchone()[0]
+
+    def record_broadcast_message(self, broadcast_id: int, chat_id: int, message_id: str) -> None:
+        """Keep a hash of the id the channel gave an announcement's message (see migration 9)."""
+        import hashlib
+
+        digest = hashlib.sha256(message_id.encode()).hexdigest()
+        with self._lock, self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO broadcast_messages VALUES (?, ?, ?)",
+                               (digest, broadcast_id, chat_id))
+
+    def broadcast_message_failed(self, message_id: str, error: str) -> bool:
+        """The channel says an announcement's message was not delivered after all: that person's
+        record becomes 'failed' with `error`. False if the id is not an announcement's."""
+        import hashlib
+
+        digest = hashlib.sha256(message_id.encode()).hexdigest()
+        with self._lock, self._conn:
+            row = self._conn.execute("SELECT broadcast_id, chat_id FROM broadcast_messages WHERE digest = ?",
+                                     (digest,)).fetchone()
+            if row is None:
+                return False
+            self._conn.execute("UPDATE broadcast_recipients SET state = 'failed', error = ?, updated_at = ? "
+                               "WHERE broadcast_id = ? AND chat_id = ? AND state = 'sent'",
+                               (error, _now(), row[0], row[1]))
+            return True
 
     def create_broadcast(self, *, topic: str, texts: dict[str, str], default_language: str,
                          composed_by: str, send_at: str | None = None, report_chat: int | None = None,
@@ -783,7 +857,7 @@ class Database:
                 "INSERT INTO broadcast_recipients (broadcast_id, chat_id, language, state, updated_at) "
                 "SELECT ?, s.chat_id, COALESCE(u.language, s.language), 'pending', ? FROM subscriptions s "
                 "LEFT JOIN users u ON u.chat_id = s.chat_id WHERE s.active = 1 AND "
-                "instr(',' || s.topics || ',', ?) > 0 AND " + _TELEGRAM_ONLY,
+                "instr(',' || s.topics || ',', ?) > 0 AND " + _DELIVERABLE,
                 (broadcast_id, now, f",{row[0]},")).rowcount
             self._conn.execute("UPDATE broadcasts SET status = 'sending', started_at = ?, audience = ? "
                                "WHERE id = ?", (now, audience, broadcast_id))
@@ -807,13 +881,16 @@ class Database:
         return interrupted
 
     def pending_recipients(self, broadcast_id: int, after: int | None = None,
-                           limit: int = 500) -> list[tuple[int, str]]:
-        """(chat id, language) of recipients still to send, in chat id order after `after`."""
+                           limit: int = 500, channel: str | None = None) -> list[tuple[int, str]]:
+        """(chat id, language) of recipients still to send, in chat id order after `after`; only
+        those on `channel` if given."""
+        on_channel = (" AND " + _CHANNEL_OF.format("broadcast_recipients.chat_id") + " = ?") if channel else ""
         with self._lock:
             return list(self._conn.execute(
                 "SELECT chat_id, language FROM broadcast_recipients WHERE broadcast_id = ? AND "
-                "state = 'pending' AND chat_id > ? ORDER BY chat_id LIMIT ?",
-                (broadcast_id, after if after is not None else -(2 ** 63), limit)))
+                "state = 'pending' AND chat_id > ?" + on_channel + " ORDER BY chat_id LIMIT ?",
+                (broadcast_id, after if after is not None else -(2 ** 63), *((channel,) if channel else ()),
+                 limit)))
 
     def begin_send(self, broadcast_id: int, chat_id: int, topic: str, owner: str) -> str:
         """Write 'sending' for one recipient just before the request to Telegram. Returns 'go';

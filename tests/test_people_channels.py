@@ -56,8 +56,9 @@ def test_a_whatsapp_person_is_another_person_with_their_own_data(db):
     db.set_subscription(wa, {"alerts"}, "pt")
     tg = db.person("telegram", 5511987654321 % 10 ** 6)
     db.set_subscription(tg, {"alerts"}, "en")
-    # announcements go through Telegram for now: the WhatsApp subscriber is not in its audience
-    assert db.audience("alerts") == {"en": 1}
+    # announcements go out on both channels, each subscriber on their own
+    assert db.audience("alerts") == {"en": 1, "pt": 1}
+    assert db.audience_by_channel("alerts") == {("telegram", "en"): 1, ("whatsapp", "pt"): 1}
     assert db.roles_of(wa) == {"editor"} and db.roles_of(tg) == set()
     db.forget_user(wa)
     assert db.address_of(wa) is None and db.get_user(wa) is None and db.roles_of(wa) == set()

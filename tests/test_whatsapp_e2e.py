@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 
 class WhatsAppBot:
-    def __init__(self, graph: FakeGraphAPI, tmp: Path):
+    def __init__(self, graph: FakeGraphAPI, tmp: Path, extra_env: dict | None = None):
         self.graph = graph
         self.port = _free_port()
         self.database = tmp / "bot.sqlite3"
@@ -41,6 +41,7 @@ class WhatsAppBot:
                     "WHATSAPP_APP_SECRET": APP_SECRET, "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
                     "WHATSAPP_API_BASE_URL": graph.base_url, "BOT_HTTP_PORT": str(self.port),
                     "BOT_DATABASE": str(self.database)})
+        env.update(extra_env or {})
         self._stderr = open(self.log_path, "w", encoding="utf-8")
         self.process = subprocess.Popen([sys.executable, "main.py", "run"], cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=self._stderr)
@@ -241,10 +242,20 @@ def test_forget_deletes_the_phone_number(bot, graph):
     assert wa_id not in dump
 
 
-def test_subscribe_says_announcements_are_not_on_whatsapp_yet(bot):
+def test_subscribe_on_whatsapp_offers_the_topics_and_saves_the_choice(bot, graph):
     wa_id = "16175550110"
     answer = bot.ask(wa_id, text_message(wa_id, "/subscribe"))
-    assert "Telegram" in answer.text
+    assert "Telegram" not in answer.text
+    alerts = next(c for c in answer.choices if c["id"].startswith("s:on:alerts"))
+    saved = bot.ask(wa_id, button_reply(wa_id, alerts["id"], alerts["title"])
+                    if answer.payload["interactive"]["type"] == "button" else list_reply(wa_id, alerts["id"]))
+    assert "✅" in saved.text
+    conn = sqlite3.connect(bot.database)
+    try:
+        assert conn.execute("SELECT topics, active FROM subscriptions s JOIN people p ON p.chat_id = s.chat_id "
+                            "WHERE p.address = ?", (wa_id,)).fetchall() == [("alerts", 1)]
+    finally:
+        conn.close()
 
 
 def test_webhook_verification(bot):

@@ -32,7 +32,7 @@ TRAITS = {
     "telegram": ChannelTraits("telegram"),
     "terminal": ChannelTraits("terminal"),
     "whatsapp": ChannelTraits(
-        "whatsapp", broadcasts=False,
+        "whatsapp",
         privacy_warning=N_(
             "⚠️ Do not send your full name, A-number, address or how you entered the U.S. On "
             "WhatsApp your messages reach the people who run this bot through Meta's servers, and "

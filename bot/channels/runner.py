@@ -56,9 +56,11 @@ async def run_channels(settings, engine, *, webhook_url: str | None = None, list
     """Run WhatsApp (and Telegram, when configured) until SIGTERM or SIGINT."""
     from aiohttp import web
 
+    from ..features.broadcasts import whatsapp as _whatsapp_lane  # noqa: F401 - registers the WhatsApp lane
     from ..reloader import watch_knowledge
     from .whatsapp import WhatsAppChannel, build_webhook_app
 
+    engine.settings = settings   # e.g. WhatsApp's templates, for the /broadcast preview
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -101,6 +103,10 @@ async def run_channels(settings, engine, *, webhook_url: str | None = None, list
             if engine.knowledge_dir is not None:
                 tasks.append(asyncio.create_task(watch_knowledge(engine, engine.knowledge_dir, stop)))
             tasks.append(asyncio.create_task(_retention(engine, settings, stop)))
+            from ..features.broadcasts.delivery import BroadcastService, SendBudget
+
+            service = BroadcastService(settings, engine.db, SendBudget(settings.broadcast_rate))
+            tasks.append(asyncio.create_task(service.run(stop=stop)))   # announcements on WhatsApp
         await stop.wait()
         log.info("stopping")
     finally:

@@ -25,12 +25,17 @@ import hmac
 import json
 import logging
 
+from typing import TYPE_CHECKING
+
 import aiohttp
 from aiohttp import web
 
-from ...engine import Engine, Incoming, Response
+from ...messages import Incoming, Response
 from ...i18n import use_language
 from .render import render
+
+if TYPE_CHECKING:
+    from ...engine import Engine
 
 log = logging.getLogger(__name__)
 

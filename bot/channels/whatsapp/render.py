@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from ...engine import Button, Reply
+from ...messages import Button, Reply
 from ...i18n import _
 
 TEXT_LIMIT = 4096

@@ -89,7 +89,7 @@ def _cli_send(args, settings, db: Database) -> int:
         return 2
     counts = db.audience(announcement.topic)
     total = sum(counts.get(lg, 0) for lg in LANGUAGES)
-    print(_summary(announcement, counts))
+    print(_summary(announcement, counts, db.audience_by_channel(announcement.topic), settings))
     if args.dry_run:
         for lang in LANGUAGES:
             print(f"\n----- {NATIVE_NAMES[lang]} ({counts.get(lang, 0)}) -----")
@@ -114,7 +114,7 @@ def _cli_send(args, settings, db: Database) -> int:
               f"run) sends it then, or when it next starts. Cancel with: python main.py broadcast "
               f"cancel {broadcast_id}")
         return 0
-    settings.require_token()
+    _require_channel(settings)
     import time
 
     from .delivery import LEASE_SECONDS, new_owner
@@ -140,10 +140,18 @@ def _cli_resume(args, settings, db: Database) -> int:
         print(f"Announcement #{args.id} is scheduled for {_local(record.send_at)}; it is not due yet.",
               file=sys.stderr)
         return 1
-    settings.require_token()
+    _require_channel(settings)
     from .delivery import new_owner
 
     return _run_sender(settings, db, args.id, new_owner(), args.rate, resend_unknown=args.resend_unknown)
+
+
+def _require_channel(settings) -> None:
+    """Announcements need Telegram's token or WhatsApp's settings (README: WhatsApp set-up)."""
+    if getattr(settings, "whatsapp_configured", False):
+        from . import whatsapp  # noqa: F401 - registers the WhatsApp lane
+    if not getattr(settings, "whatsapp_configured", False):
+        settings.require_token()
 
 
 def _run_sender(settings, db: Database, broadcast_id: int, owner: str, rate: float | None,
@@ -269,12 +277,28 @@ def _subscribers(n: int) -> str:
     return _plural("{n} subscriber", "{n} subscribers", n)
 
 
-def _summary(announcement: Announcement, counts: dict[str, int]) -> str:
+def _summary(announcement: Announcement, counts: dict[str, int],
+             by_channel: dict[tuple[str, str], int] | None = None, settings=None) -> str:
     total = sum(counts.get(lg, 0) for lg in LANGUAGES)
+    by_channel = by_channel or {}
     lines = [f"Topic: {announcement.topic} ({_subscribers(total)})"]
     for lg in LANGUAGES:
         own = "own text" if lg in announcement.texts else f"gets the {announcement.default_language} text"
-        lines.append(f"  {NATIVE_NAMES[lg]:<15} {counts.get(lg, 0):>7}  {own}")
+        split = "  (" + ", ".join(f"{name} {by_channel.get((ch, lg), 0)}" for ch, name in
+                                  (("telegram", "Telegram"), ("whatsapp", "WhatsApp"))) + ")"
+        lines.append(f"  {NATIVE_NAMES[lg]:<15} {counts.get(lg, 0):>7}  {own}{split}")
+    if any(ch == "whatsapp" and n for (ch, _lg), n in by_channel.items()):
+        templates = settings.whatsapp_template_map() if settings is not None else {}
+        lines.append("WhatsApp: who has not written in 24 hours gets the approved template "
+                     "(WHATSAPP_TEMPLATES) with the text in it.")
+        missing = [NATIVE_NAMES[lg] for lg in LANGUAGES if lg not in templates]
+        if "en" not in templates:
+            lines.append("  No English template: outside the 24 hours, languages without a template "
+                         "can't be reached on WhatsApp.")
+        elif missing:
+            lines.append(f"  No template for {', '.join(missing)}: they get the English template.")
+        if not getattr(settings, "whatsapp_configured", False):
+            lines.append("  WhatsApp is not configured here: its subscribers will be skipped.")
     if announcement.send_at:
         lines.append("Send at: " + announcement.send_at.astimezone().strftime("%Y-%m-%d %H:%M %Z"))
     return "\n".join(lines)

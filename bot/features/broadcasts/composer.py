@@ -127,11 +127,17 @@ def _preview(engine: Engine, topic: str, texts: dict[str, str]) -> list[Reply]:
     replies += [Reply(render(topic, texts, default, lg)) for lg in LANGUAGES]
     lines = [f"<b>{escape(topic_label(topic))}</b>: " + escape(_("people who will get it: {n}",
                                                                  n=total))]
+    by_channel = engine.db.audience_by_channel(topic)
+    channels = [c for c in ("telegram", "whatsapp") if any(ch == c and n for (ch, _lg), n in by_channel.items())]
     for lg in LANGUAGES:
         line = f"• {NATIVE_NAMES[lg]}: {counts.get(lg, 0)}"
+        if len(channels) > 1 or "telegram" not in channels and channels:
+            line += " (" + ", ".join(f"{CHANNEL_NAMES[c]} {by_channel.get((c, lg), 0)}" for c in channels) + ")"
         if lg not in texts:
             line += " — " + escape(_("gets the {language} text", language=NATIVE_NAMES[default]))
         lines.append(line)
+    if "whatsapp" in channels:
+        lines.append(whatsapp_note(engine))
     if total:
         lines.append("\n" + escape(_("Send it now?")))
         buttons = [[button("✅ " + _("Send to everyone ({n})", n=total), "b:send")],
@@ -144,6 +150,26 @@ def _preview(engine: Engine, topic: str, texts: dict[str, str]) -> list[Reply]:
     return replies
 
 
+CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}
+
+
+def whatsapp_note(engine: Engine) -> str:
+    """What people on WhatsApp outside the 24-hour window get: the template, per language."""
+    settings = getattr(engine, "settings", None)
+    templates = settings.whatsapp_template_map() if settings is not None else {}
+    lines = [escape(_("WhatsApp: people who have not written in the last 24 hours get the approved "
+                      "template with this text in it."))]
+    if DEFAULT_LANGUAGE not in templates:
+        lines.append("⚠️ " + escape(_("No WhatsApp template is set for English (WHATSAPP_TEMPLATES): "
+                                     "people who have not written in 24 hours and have no template "
+                                     "in their language can't get it on WhatsApp.")))
+    missing = [NATIVE_NAMES[lg] for lg in LANGUAGES if lg not in templates]
+    if missing and DEFAULT_LANGUAGE in templates:
+        lines.append(escape(_("No WhatsApp template for {languages}: they get the English template.",
+                              languages=", ".join(missing))))
+    return "\n".join(lines)
+
+
 def _send(engine: Engine, user_id: int, lang: str) -> Response:
     """Confirmed: record the broadcast; the bot's broadcast service starts it within a second."""
     draft = engine.db.take_draft(user_id)   # atomic: a double press records one broadcast
@@ -153,8 +179,8 @@ def _send(engine: Engine, user_id: int, lang: str) -> Response:
     total = sum(engine.db.audience(draft.topic).values())
     broadcast_id = engine.db.create_broadcast(
         topic=draft.topic, texts=draft.texts, default_language=default_language_for(draft.texts),
-        composed_by=f"telegram:{user_id}", report_chat=user_id, report_language=lang)
-    log.info("broadcast #%d composed in Telegram", broadcast_id)
+        composed_by=f"{engine.db.channel_of(user_id)}:{user_id}", report_chat=user_id, report_language=lang)
+    log.info("broadcast #%d composed in the chat", broadcast_id)
     return Response([Reply(escape(_("Announcement #{id} is on its way. Recipients: {n}. The "
                                     "progress will show here.", id=broadcast_id, n=total)), replace=True)], lang)
 

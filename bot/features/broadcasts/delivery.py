@@ -69,7 +69,7 @@ from telegram.request import HTTPXRequest
 
 from ...i18n import _, use_language
 from ...languages import LANGUAGES
-from ...storage import Broadcast, Database
+from ...storage import BROADCAST_CHANNELS, Broadcast, Database
 from ...telegram_html import escape
 from .content import render
 
@@ -79,6 +79,16 @@ FREE_RATE = 30            # Telegram's broadcast limit without paid broadcasts (
 LEASE_SECONDS = 60.0      # another process may take a broadcast over this long after its last renewal
 FINAL_STATES = ("sent", "blocked", "failed", "skipped", "unknown")
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+# Senders for the channels other than Telegram, registered by their own modules when imported
+# (whatsapp.py: LANES["whatsapp"]): channel -> factory(settings, db, budget, owner) returning
+# (sender, client) or None when the channel is not configured; the client has start() and close().
+LANES: dict[str, Callable] = {}
+
+
+def lane_rate(settings, channel: str) -> float:
+    return getattr(settings, f"{channel}_broadcast_rate", None) or FREE_RATE
 
 
 def new_owner() -> str:
@@ -244,11 +254,17 @@ class Sender:
     PER_CHAT_SECONDS = 1.0    # Telegram: about one message per second to the same chat
     BATCH = 500
 
-    def __init__(self, db: Database, bot: Bot, budget: SendBudget, *, owner: str | None = None,
+    channel = "telegram"
+
+    def __init__(self, db: Database, bot: Bot | None, budget: SendBudget, *, owner: str | None = None,
                  concurrency: int | None = None, paid: bool = False,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, companions: tuple = ()):
+        """`bot` None: no Telegram here (its recipients are skipped). `companions`: senders for the
+        other channels (whatsapp.WhatsAppSender), run side by side with this one on the same
+        broadcast, each at its own rate and with its own errors and retries."""
         self.db = db
         self.bot = bot
+        self.companions = tuple(companions)
         self.budget = budget
         self.owner = owner or new_owner()
         self.concurrency = concurrency or max(4, min(100, int(budget.rate // 2)))
@@ -316,12 +332,24 @@ class Sender:
             if record.status != "sending":
                 outcome.status = record.status
                 return outcome
+            lanes = ([self] if self.bot is not None else []) + list(self.companions)
+            for channel in BROADCAST_CHANNELS:
+                if channel not in {lane.channel for lane in lanes} and db.skip_channel(
+                        broadcast_id, channel, "channel_off"):
+                    log.warning("broadcast #%d: %s is not configured here: its recipients are skipped",
+                                broadcast_id, channel)
             self.counts = db.recipient_counts(broadcast_id)
             self.total = record.audience or 0
-            self._texts = {lang: render(record.topic, record.texts, record.default_language, lang)
-                           for lang in LANGUAGES}
             self._started = self._clock()
-            outcome.status = await self._send_all(stop)
+            for lane in lanes:   # one broadcast: shared records, counts and outcome
+                lane.broadcast, lane.counts, lane.total, lane._outcome = record, self.counts, self.total, outcome
+                lane._finished, lane._started, lane.owner = self._finished, self._started, self.owner
+                lane._prepare(record)
+            reasons = await asyncio.gather(*(lane._send_all(stop) for lane in lanes))
+            outcome.status = next((r for r in ("cancelled", "lost", "failed", "stopped") if r in reasons),
+                                  "done")
+            if outcome.status == "failed":
+                outcome.error = next(lane._fatal for lane in lanes if lane._fatal)
             release_as = {"done": "done", "stopped": "paused" if pause_on_stop else None}.get(outcome.status)
             if outcome.status == "stopped" and pause_on_stop:
                 outcome.status = "paused"
@@ -332,6 +360,11 @@ class Sender:
         log.info("broadcast #%d: %s; %s", broadcast_id, outcome.status,
                  ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items())))
         return outcome
+
+    def _prepare(self, record: Broadcast) -> None:
+        """The message per language, as this channel sends it."""
+        self._texts = {lang: render(record.topic, record.texts, record.default_language, lang)
+                       for lang in LANGUAGES}
 
     # -- the loop
 
@@ -392,8 +425,6 @@ class Sender:
             task.add_done_callback(self._inflight.discard)
         if self._inflight:      # let requests already made finish and write their outcome
             await asyncio.gather(*self._inflight, return_exceptions=True)
-        if reason == "failed":
-            self._outcome.error = self._fatal
         return reason
 
     def _next_item(self) -> _Item | None:
@@ -403,7 +434,8 @@ class Sender:
                 item = heapq.heappop(self._retry)
             else:
                 if not self._queue and not self._exhausted:
-                    rows = self.db.pending_recipients(self.broadcast.id, self._cursor, self.BATCH)
+                    rows = self.db.pending_recipients(self.broadcast.id, self._cursor, self.BATCH,
+                                                     channel=self.channel)
                     if rows:
                         self._cursor = rows[-1][0]
                         self._queue.extend(_Item(0.0, chat, lang) for chat, lang in rows)
@@ -552,18 +584,21 @@ class BroadcastService:
         self.budget = budget
         self.owner = new_owner()
         self.current: Sender | None = None
+        self.lane_budgets: dict[str, SendBudget] = {}   # one per channel and process: its rate holds
 
-    async def run(self, application) -> None:
-        stop = asyncio.Event()
-        watcher = asyncio.create_task(self._watch(application, stop))
+    async def run(self, application=None, stop: asyncio.Event | None = None) -> None:
+        """Until the Telegram `application` stops, or `stop` is set (WhatsApp alone)."""
+        stop = stop or asyncio.Event()
+        watcher = asyncio.create_task(self._watch(application, stop)) if application is not None else None
         bot: Bot | None = None
+        telegram = bool(getattr(self.settings, "telegram_configured", True))
         try:
             while not stop.is_set():
                 try:
                     for record in self._due():
                         if stop.is_set():
                             break
-                        if bot is None:
+                        if bot is None and telegram:
                             bot = open_bot(self.settings, self._concurrency())
                             await bot.initialize()
                         await self._send(bot, record, stop)
@@ -572,7 +607,8 @@ class BroadcastService:
                     await _sleep(30, stop)
                 await _sleep(self.POLL_SECONDS, stop)
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
             if bot is not None:
                 await bot.shutdown()
 
@@ -591,12 +627,15 @@ class BroadcastService:
                 if b.lease_owner is None or b.lease_owner == self.owner or (b.lease_until or 0) < now
                 or holder_is_gone(b.lease_owner)]
 
-    async def _send(self, bot: Bot, record: Broadcast, stop: asyncio.Event) -> None:
+    async def _send(self, bot: Bot | None, record: Broadcast, stop: asyncio.Event) -> None:
+        lanes = await open_lanes(self.settings, self.db, self.owner, self.lane_budgets)
         sender = self.current = Sender(self.db, bot, self.budget, owner=self.owner,
-                                       concurrency=self._concurrency(), paid=self.budget.rate > FREE_RATE)
+                                       concurrency=self._concurrency(), paid=self.budget.rate > FREE_RATE,
+                                       companions=[lane for lane, _client in lanes])
         interrupt = asyncio.Event()
         helpers = [asyncio.create_task(self._interrupt_when(interrupt, stop, record))]
-        if record.report_chat:
+        report = bot is not None and record.report_chat and self.db.channel_of(record.report_chat) == "telegram"
+        if report:
             helpers.append(asyncio.create_task(self._report_progress(bot, sender, record.id)))
         try:
             outcome = await sender.run(record.id, stop=interrupt)
@@ -605,7 +644,8 @@ class BroadcastService:
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-        if record.report_chat and outcome.status in ("done", "cancelled"):
+            await close_lanes(lanes)
+        if report and outcome.status in ("done", "cancelled"):
             await self._final_report(bot, self.db.broadcast(record.id), outcome)
 
     async def _interrupt_when(self, interrupt: asyncio.Event, stop: asyncio.Event, record: Broadcast) -> None:
@@ -680,6 +720,23 @@ class BroadcastService:
             await bot.send_message(record.report_chat, text, parse_mode=ParseMode.HTML)
         except TelegramError as exc:
             log.info("could not send a broadcast's report: %s", type(exc).__name__)
+
+
+async def open_lanes(settings, db: Database, owner: str, budgets: dict[str, SendBudget]) -> list[tuple]:
+    """(sender, client) for each registered channel that is configured, clients started."""
+    lanes = []
+    for channel, factory in LANES.items():
+        budget = budgets.setdefault(channel, SendBudget(lane_rate(settings, channel)))
+        made = factory(settings, db, budget, owner)
+        if made is not None:
+            await made[1].start()
+            lanes.append(made)
+    return lanes
+
+
+async def close_lanes(lanes: list[tuple]) -> None:
+    for _sender, client in lanes:
+        await client.close()
 
 
 def _progress_text(broadcast_id: int, progress: Progress) -> str:
@@ -766,14 +823,16 @@ async def send_from_command_line(settings, db: Database, broadcast_id: int, *, o
     """Send a broadcast from this process with a progress bar; Ctrl-C pauses it."""
     budget = SendBudget(rate)
     concurrency = max(4, min(100, int(rate // 2)))
-    bot = open_bot(settings, concurrency)
+    bot = open_bot(settings, concurrency) if getattr(settings, "telegram_configured", True) else None
     try:
-        await bot.initialize()
+        if bot is not None:
+            await bot.initialize()
     except TelegramError as exc:
         db.release_broadcast(broadcast_id, owner)
         await bot.shutdown()
         return Outcome(broadcast_id, "failed", db.recipient_counts(broadcast_id),
                        error=f"cannot reach Telegram ({type(exc).__name__})")
+    lanes = await open_lanes(settings, db, owner, {})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -781,7 +840,8 @@ async def send_from_command_line(settings, db: Database, broadcast_id: int, *, o
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    sender = Sender(db, bot, budget, owner=owner, concurrency=concurrency, paid=rate > FREE_RATE)
+    sender = Sender(db, bot, budget, owner=owner, concurrency=concurrency, paid=rate > FREE_RATE,
+                    companions=[lane for lane, _client in lanes])
     bar = ProgressBar(stream)
 
     async def draw() -> None:
@@ -806,4 +866,6 @@ async def send_from_command_line(settings, db: Database, broadcast_id: int, *, o
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):
                 pass
-        await bot.shutdown()
+        await close_lanes(lanes)
+        if bot is not None:
+            await bot.shutdown()
