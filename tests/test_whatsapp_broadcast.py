@@ -146,6 +146,26 @@ def test_one_announcement_to_telegram_and_whatsapp_inside_and_outside_the_window
     for wa_id in (*inside, *outside):                                    # a phone number is never shown
         assert wa_id not in out and wa_id not in err
 
+    # WhatsApp reports later that one announcement could not be delivered: its record says so
+    failed_id = next(c.answer["messages"][0]["id"] for c in calls if c.to == "5215550000202")
+    later = status_update("5215550000202", failed_id, "failed")
+    later["entry"][0]["changes"][0]["value"]["statuses"][0]["errors"] = [{"code": 131026}]
+    bot = WhatsAppBot(graph, tmp_path, extra_env={"WHATSAPP_TEMPLATES": TEMPLATES})
+    try:
+        assert bot.post(later)[0] == 200
+        deadline = time.monotonic() + 10
+        while True:
+            with sqlite3.connect(bot.database) as conn:
+                states = dict(conn.execute("SELECT state || ':' || COALESCE(error, ''), COUNT(*) FROM "
+                                           "broadcast_recipients GROUP BY 1"))
+            if states.get("failed:undeliverable") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert states == {"sent:": 8, "failed:undeliverable": 1}
+    finally:
+        assert bot.stop() == 0, bot.log()
+    assert "5215550000202" not in bot.log()
+
 
 def test_kill_9_mid_whatsapp_broadcast_then_resume_no_duplicate_no_silent_miss(graph, tmp_path):
     database = tmp_path / "bot.sqlite3"

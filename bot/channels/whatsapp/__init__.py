@@ -9,7 +9,8 @@
   is handled: nothing is lost.
 - Text, interactive button and list replies go to the engine; every other type (image, audio,
   voice, video, document, sticker, location, contacts, reaction) is "a message with no words",
-  answered "I can only read words" in the person's language, as on Telegram. Statuses are ignored.
+  answered "I can only read words" in the person's language, as on Telegram. A 'failed' status
+  for an announcement's message updates that person's delivery record.
 - A WhatsApp id is a phone number: it goes to storage (`people`) and to the Graph API, never to a
   log line or an error message.
 
@@ -206,8 +207,22 @@ class WhatsAppChannel:
                 if not await self._handle(message):
                     failed = True
             if value.get("statuses"):
-                log.debug("%d WhatsApp delivery status(es) received", len(value["statuses"]))
+                self._statuses(value["statuses"])
         return web.Response(status=500 if failed else 200, text="retry" if failed else "ok")
+
+    def _statuses(self, statuses: list) -> None:
+        """Delivery statuses: an announcement's message that finally 'failed' updates its delivery
+        record (sent -> failed, with the kind of error). Logged as counts only, never who."""
+        failed = 0
+        for status in statuses:
+            if isinstance(status, dict) and status.get("status") == "failed" and status.get("id"):
+                code = ((status.get("errors") or [{}])[0] or {}).get("code")
+                kind = {131026: "undeliverable", 131047: "reengagement", 131049: "ecosystem",
+                        131050: "opted_out"}.get(code, "failed_later")
+                failed += self.engine.db.broadcast_message_failed(str(status["id"]), kind)
+        log.debug("%d WhatsApp delivery status(es) received", len(statuses))
+        if failed:
+            log.info("%d announcement message(s) reported failed by WhatsApp", failed)
 
     async def _handle(self, message: dict) -> bool:
         """Answer one message, once. False when it failed (Meta will post it again)."""
