@@ -81,15 +81,38 @@ def cmd_chat(args, settings: Settings) -> int:
     return 0
 
 
+def _kind_of(text: str) -> str:
+    """What chat would take a line for: a command, a language's name, a stop word or a question."""
+    from .features.subscriptions import STOP_WORDS
+    from .languages import language_named
+    from .text import normalize
+
+    text = text.strip()
+    if text.startswith("/"):
+        return "command"
+    if language_named(text):
+        return "language"
+    if len(text) < 40 and normalize(text) in STOP_WORDS:
+        return "stop word"
+    return "question"
+
+
 def cmd_ask(args, settings: Settings) -> int:
+    """Each line as chat would answer it for a new person (nothing subscribed, no role; with
+    --lang, one who chose that language), in a database in memory that nothing else sees."""
+    from .engine import Incoming
     from .telegram_html import to_plain
 
     engine = _engine(settings, database=":memory:")
     questions = [" ".join(args.question)] if args.question else (line.rstrip("\n") for line in sys.stdin)
-    for question in questions:
+    for number, question in enumerate(questions, start=1):
         if not question.strip():
             continue
-        response = engine.ask(question, args.lang)
+        person = -number   # never one of BOT_ADMIN_IDS: staff commands answer as for anyone
+        if args.lang:
+            engine.db.set_language(person, args.lang)
+        response = engine.handle(Incoming(person, text=question))
+        kind = _kind_of(question)
         match = response.match
         answer = "\n\n".join(to_plain(r.text) for r in response.replies)
         if args.json:
@@ -101,7 +124,7 @@ def cmd_ask(args, settings: Settings) -> int:
                 "answer": answer,
             }, ensure_ascii=False), flush=False)
         else:
-            outcome = match.outcome if match else "none"
+            outcome = match.outcome if match else ("none" if kind == "question" else kind)
             what = match.entry or ", ".join(match.suggestions) or "-" if match else "-"
             print(f"Q: {question}\n[{response.language}] {outcome} {what} (score "
                   f"{match.score if match else 0:.2f})\n{answer}\n")

@@ -215,3 +215,29 @@ def test_ctrl_d_leaves_on_a_new_line(chat_env):
     assert code == 0, out
     assert "Traceback" not in out
     assert out.rstrip(" ").endswith("\n"), repr(out[-80:])       # the shell's prompt starts a line
+
+
+# -- ask says what chat would ------------------------------------------------------------------------
+
+LINES = ["/help", "stop", "/forget", "what do I do if ICE agents knock on my door", "Português"]
+
+
+def test_ask_answers_stop_words_language_names_and_commands_as_chat_does(chat_env):
+    import json
+
+    asked = main("ask", "--json", env=chat_env, stdin="\n".join(LINES) + "\n")
+    assert asked.returncode == 0, asked.stderr
+    rows = [json.loads(line) for line in asked.stdout.splitlines()]
+    chatted = main("chat", env=chat_env, stdin="\n".join(LINES) + "\n")
+    assert chatted.returncode == 0, chatted.stderr
+    replies = chatted.stdout.split("\n> ")[1:]                 # one per line typed, in order
+    assert len(rows) == len(replies) == len(LINES)
+    for row, reply in zip(rows, replies):
+        first_line = row["answer"].strip().splitlines()[0]
+        assert first_line in reply, (row["question"], first_line, reply[:300])
+    assert "You don't get any announcements" in rows[1]["answer"]      # a stop word, not a question
+    assert rows[2]["answer"].startswith("This deletes everything")     # /forget asks first
+    assert rows[3]["entry"] == "ice-at-home"
+    assert rows[4]["lang"] == "pt" and "português" in rows[4]["answer"]
+    text = main("ask", "stop", env=chat_env).stdout
+    assert "[en] stop word" in text
