@@ -241,3 +241,16 @@ def test_ask_answers_stop_words_language_names_and_commands_as_chat_does(chat_en
     assert rows[4]["lang"] == "pt" and "português" in rows[4]["answer"]
     text = main("ask", "stop", env=chat_env).stdout
     assert "[en] stop word" in text
+
+
+def test_the_readme_says_which_tests_need_the_shared_facts_and_why_they_skip():
+    import re
+
+    source = (ROOT / "tests" / "test_knowledge_content.py").read_text(encoding="utf-8")
+    needing = re.findall(r"@needs_shared\s*\ndef (\w+)", source)
+    assert needing
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("Install the test tools"):readme.index("## Using it")]
+    assert "../shared/facts.md" in section and "skip" in section
+    for name in needing:
+        assert name in section, name
