@@ -26,7 +26,7 @@ def _load_knowledge_or_exit(directory: Path):
     return kb, issues
 
 
-def _knowledge_at_start(settings: Settings):
+def _knowledge_at_start(settings: Settings, keep: bool = True):
     """The knowledge base to start from: knowledge/ if it passes the check (then also kept as
     the last good version beside the database); else the last good version, with a loud warning;
     else nothing to start from: the errors, and exit."""
@@ -36,7 +36,8 @@ def _knowledge_at_start(settings: Settings):
     kb, issues = load_knowledge(settings.knowledge_dir)
     errors = [i for i in issues if i.level == "error"]
     if not errors:
-        lastgood.save(settings.knowledge_dir, settings.database)
+        if keep:   # not for `ask`, which saves nothing
+            lastgood.save(settings.knowledge_dir, settings.database)
         return kb
     for issue in errors:
         print(issue, file=sys.stderr)
@@ -65,7 +66,7 @@ def _engine(settings: Settings, database: str | Path | None = None):
     from .storage import Database
 
     load_catalogs()
-    kb = _knowledge_at_start(settings)
+    kb = _knowledge_at_start(settings, keep=database is None)
     set_model_cache(model_cache_for(settings.database))   # trained models, beside the database
     return Engine(Knowledge.build(kb), Database(database or settings.database), settings.admin_ids,
                   knowledge_dir=settings.knowledge_dir)

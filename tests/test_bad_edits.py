@@ -239,3 +239,9 @@ def test_a_duplicate_id_is_reported_against_the_new_copy(small_kb):
     assert [(i.file, i.entry) for i in duplicates] == [("knowledge/about/bananas.yaml", "bananas")]
     assert "knowledge/rights/bananas.yaml already has this id" in duplicates[0].message
     assert kb.entries["bananas"].file == "knowledge/rights/bananas.yaml"
+
+
+def test_ask_keeps_no_copy_of_the_knowledge_base(small_kb, tmp_path):
+    env = {"BOT_KNOWLEDGE_DIR": str(small_kb), "BOT_DATABASE": str(tmp_path / "bot.sqlite3")}
+    assert main("ask", "what is tractors", env=env).returncode == 0
+    assert not (tmp_path / "knowledge-last-good").exists()
