@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MODEL_VERSION = "nlu-4"   # change it when the model's code changes: old cache files are ignored
 HOLDOUT = 0.25
+MAX_HELD_OUT = 4000   # a dozen weights need no more; scoring them costs phrasings x held-out texts
 CHUNK = 256        # texts scored at once (memory: CHUNK x phrasings floats)
 SEED = 1
 
@@ -102,7 +103,8 @@ def train(samples: list[Sample], holdout: float = HOLDOUT, seed: int = SEED) -> 
     splittable = np.array([counts[label] >= 4 for label in labels])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=holdout, random_state=seed)
+        n_test = min(int(holdout * int(splittable.sum())), MAX_HELD_OUT)
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=max(n_test, len(counts)), random_state=seed)
         idx_all = np.arange(len(texts))
         for train_idx, test_idx in splitter.split(idx_all[splittable], y[splittable]):
             train_idx = np.concatenate([idx_all[splittable][train_idx], idx_all[~splittable]])
