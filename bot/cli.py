@@ -63,11 +63,13 @@ def _engine(settings: Settings, database: str | Path | None = None):
     from .engine import Engine, Knowledge
     from .i18n import load_catalogs
     from .matcher import model_cache_for, set_model_cache
+    from .nlu.model import ModelCache
     from .storage import Database
 
     load_catalogs()
     kb = _knowledge_at_start(settings, keep=database is None)
-    set_model_cache(model_cache_for(settings.database))   # trained models, beside the database
+    set_model_cache(ModelCache(settings.model_cache) if settings.model_cache   # trained models
+                    else model_cache_for(settings.database))
     return Engine(Knowledge.build(kb), Database(database or settings.database), settings.admin_ids,
                   knowledge_dir=settings.knowledge_dir)
 

@@ -28,6 +28,7 @@ class Settings:
     token: str | None = field(default=None, repr=False)  # never printed
     api_base_url: str | None = None
     database: Path = DEFAULT_DATABASE
+    model_cache: Path | None = None   # trained matcher models; default: model-cache/ beside the database
     knowledge_dir: Path = DEFAULT_KNOWLEDGE_DIR
     admin_ids: frozenset[int] = frozenset()
     inactive_days: int = 365   # people who have not written for this long are deleted
@@ -133,6 +134,7 @@ class Settings:
             token=(env.get("TELEGRAM_BOT_TOKEN") or "").strip() or None,
             api_base_url=(env.get("TELEGRAM_API_BASE_URL") or "").strip() or None,
             database=Path(env.get("BOT_DATABASE") or DEFAULT_DATABASE),
+            model_cache=Path(env["BOT_MODEL_CACHE"]) if (env.get("BOT_MODEL_CACHE") or "").strip() else None,
             knowledge_dir=Path(env.get("BOT_KNOWLEDGE_DIR") or DEFAULT_KNOWLEDGE_DIR),
             admin_ids=frozenset(ids),
             inactive_days=_positive_int(env, "BOT_INACTIVE_DAYS", 365),

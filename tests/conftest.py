@@ -18,6 +18,22 @@ from bot.knowledge import load_knowledge  # noqa: E402
 from bot.storage import Database  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_cache(tmp_path_factory):
+    """One folder of trained matcher models for the whole run, so that every bot process the tests
+    start (they inherit BOT_MODEL_CACHE) loads the model instead of training it again."""
+    import os
+
+    from bot.matcher import set_model_cache
+    from bot.nlu.model import ModelCache
+
+    folder = tmp_path_factory.mktemp("model-cache")
+    os.environ["BOT_MODEL_CACHE"] = str(folder)
+    set_model_cache(ModelCache(folder))
+    yield folder
+    os.environ.pop("BOT_MODEL_CACHE", None)
+
+
 @pytest.fixture(scope="session")
 def real_kb():
     kb, issues = load_knowledge(ROOT / "knowledge")

@@ -147,9 +147,10 @@ def train(samples: list[Sample], holdout: float = HOLDOUT, seed: int = SEED) -> 
 class ModelCache:
     """Trained models by training-data fingerprint: in memory, and as files in `directory`."""
 
-    def __init__(self, directory: Path | None = None, keep_files: int = 3):
+    def __init__(self, directory: Path | None = None, keep_files: int = 3, keep_in_memory: int = 2):
         self.directory = directory
         self.keep_files = keep_files
+        self.keep_in_memory = keep_in_memory
         self._memory: dict[str, TrainedModel] = {}
 
     def get_or_train(self, samples: list[Sample]) -> TrainedModel:
@@ -158,7 +159,10 @@ class ModelCache:
         if model is None:
             model = train(samples)
             self._save(model)
-        self._memory = {key: model}      # one model in memory: the one in use
+        self._memory.pop(key, None)
+        self._memory[key] = model        # the newest last; a few kept (a reload, a test's small KB)
+        while len(self._memory) > self.keep_in_memory:
+            self._memory.pop(next(iter(self._memory)))
         return model
 
     def _path(self, key: str) -> Path | None:
