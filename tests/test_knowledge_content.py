@@ -203,8 +203,12 @@ def catalog_strings():
     for lang in LANGUAGES:
         with open(ROOT / "locales" / lang / "LC_MESSAGES" / "messages.po", "rb") as fp:
             for message in read_po(fp, locale=lang):
-                if message.id:
-                    yield lang, message.id if isinstance(message.id, str) else message.id[0], message.string
+                if not message.id:
+                    continue
+                ids = (message.id,) if isinstance(message.id, str) else tuple(message.id)
+                strings = (message.string,) if isinstance(message.string, str) else tuple(message.string)
+                for k, string in enumerate(strings):   # every plural form (ngettext) is read too
+                    yield lang, ids[min(k, len(ids) - 1)], string
 
 
 ER = {"en": r"emergency (?:room|department|care|services?)|\bER\b", "pt": r"pronto[- ]socorro|emergência",
