@@ -18,14 +18,21 @@ from .languages import LANGUAGES
 from .nlu.features import model_text
 from .nlu.model import ModelCache, TrainedModel
 from .nlu.samples import training_samples
-from .nlu.segments import question_sentence, sentences
-from .nlu.urgency import is_urgent
+from .nlu.segments import FIRST_PERSON, is_question, question_sentence, sentences
+from .nlu.urgency import CONDITIONAL, is_urgent
+from .text import normalize
 
 MAX_SUGGESTIONS = 3
 SUGGEST_WINDOW = 0.35     # suggestions: within this much confidence of the best
 SENTENCE_WEIGHT = 0.7     # one sentence of a long message counts less than the whole ...
 QUESTION_WEIGHT = 0.9     # ... the sentence that asks the question a little more (tuned on tuning-a)
 MAX_MATCH_CHARS = 4000    # beyond this a message is read only in part (it says so)
+# Entries about enforcement happening to someone: a message matched to one of them that tells the
+# writer's own situation (first person, not a question, not "if ...") is treated as urgent even
+# when it has none of the lexicon's words ("two agents stopped me at the bus station").
+DANGER_NOW_ENTRIES = frozenset({
+    "ice-at-home", "ice-at-work", "report-ice-activity", "find-detained-person", "if-detained",
+    "emergency-contacts", "stopped-in-car", "stopped-in-public", "ice-tricks", "warrants"})
 MIN_LETTERS = 3           # fewer letters than this (after repeats are squeezed): nothing to understand
 SHORT_WORDS = 2           # a message this short is answered only when it is an entry's own phrasing
 
@@ -98,6 +105,7 @@ class Matcher:
                 best_of_segment.append(ranked[k][0])
         ranking = sorted(combined.items(), key=lambda kv: -kv[1])
         result = self._decide(ranking)
+        urgent = urgent or self._danger_now(text, parts, result)
         if len(texts[0].split()) <= SHORT_WORDS and result.outcome == "answer":
             # "court", "ICE": too little to be sure, unless it is exactly how an entry is asked
             if self._exact.get(texts[0]) != result.entry and self._exact.get(model_text(text, None)) != result.entry:
@@ -109,6 +117,13 @@ class Matcher:
             others = [e for e, c in best_of_segment if e != result.entry and c >= t.answer]
             result.also = list(dict.fromkeys(others))[:1]
         return result
+
+    def _danger_now(self, text: str, parts: list[str], result: MatchResult) -> bool:
+        words = normalize(text).split()
+        top = result.ranking[0][0] if result.ranking else None
+        return (result.outcome != "none" and top in DANGER_NOW_ENTRIES and 5 <= len(words) <= 45
+                and not FIRST_PERSON.isdisjoint(words) and not CONDITIONAL.intersection(words[:8])
+                and bool(parts) and not is_question(parts[0]))
 
     def _decide(self, ranking: list[tuple[str, float]]) -> MatchResult:
         t = self.thresholds
