@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from auxil.cli import run_main
 from auxil.kb_fixtures import entry_data, write_entry
 from auxil.transcript import Conversation
 
@@ -21,11 +20,7 @@ from bot.storage import Database
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main(*args, env=None, stdin="", timeout=180):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "main.py", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, env=environment, timeout=timeout)
+main = run_main
 
 
 @pytest.fixture

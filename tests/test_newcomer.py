@@ -4,22 +4,18 @@ examples and figures, plural forms, the menus."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from auxil.cli import run_main
 
 from bot.storage import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main(*args, env=None, stdin="", timeout=180):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "main.py", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, env=environment, timeout=timeout)
+main = run_main
 
 
 ANNOUNCEMENT = """topic: {topic}

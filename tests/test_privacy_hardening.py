@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from auxil.cli import run_main
 from auxil.transcript import Conversation
 
 from bot.engine import Engine
@@ -18,11 +19,7 @@ from bot.reports import staff_report
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main(*args, env=None, stdin="", timeout=180):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "main.py", *args], input=stdin, capture_output=True,
-                          text=True, cwd=ROOT, env=environment, timeout=timeout)
+main = run_main
 
 
 # -- "Did this help?": one vote per person and answer ----------------------------------------------
