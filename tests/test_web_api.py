@@ -91,6 +91,9 @@ def test_rate_limit_answers_politely(knowledge, db):
         # another session from the same address still gets answers
         other = await client.post("/web/api/message", json={"session": SESSION[::-1], "text": "thank you"})
         assert other.status == 200
+        # a tap on a button (the menu) is not typing: the session's limit does not stop it
+        tap = await client.post("/web/api/message", json={"session": SESSION, "button": "m@pt"})
+        assert tap.status == 200
     run(knowledge, db, scenario)
     buckets = Buckets(2, 1.0)
     assert [buckets.take("a", now=0), buckets.take("a", now=0), buckets.take("a", now=0)] == [True, True, False]

@@ -209,7 +209,10 @@ class WebChannel:
             return self._refuse(413, "long", page_lang)
         if pressed is not None and len(pressed) > 128:
             return web.json_response({"error": "bad request"}, status=400)
-        if not self.addresses.take(self._address(request)) or not self.sessions.take(session):
+        # Typing counts against the session's limit ("you are writing very fast"); taps on buttons
+        # (menus, suggestions, feedback) only against the address's, which bounds any flood.
+        if not self.addresses.take(self._address(request)) or (
+                pressed is None and not self.sessions.take(session)):
             log.info("web chat: a message was refused by the rate limit")
             return self._refuse(429, "slow", page_lang)
         db = self.engine.db
