@@ -32,7 +32,7 @@ from telegram.request import HTTPXRequest
 from ..config import Settings
 from ..delivery import SharedRateLimiter, _maybe_delivered, _retry_after, attach_broadcasts
 from ..engine import COMMANDS, Engine, Incoming, Reply, Response
-from ..i18n import translate
+from ..i18n import N_, translate
 from ..languages import DEFAULT_LANGUAGE, LANGUAGES, from_telegram_code
 from ..telegram_html import split_message
 
@@ -270,16 +270,8 @@ class PerChatUpdates(BaseUpdateProcessor):
                 self._warned.discard(key)
 
 
-FLOOD_NOTICE = {   # the one notice a flooding person gets (few words; UI catalogs come later)
-    "en": "You sent many messages at once. I will answer the first ones; please wait for my "
-          "answers before you send more.",
-    "pt": "Você enviou muitas mensagens de uma vez. Vou responder às primeiras; espere as minhas "
-          "respostas antes de enviar mais.",
-    "es": "Envió muchos mensajes a la vez. Voy a responder los primeros; espere mis respuestas "
-          "antes de enviar más.",
-    "ht": "Ou voye anpil mesaj an menm tan. M ap reponn premye yo; tanpri tann repons mwen yo "
-          "anvan ou voye plis.",
-}
+FLOOD_NOTICE = N_("You sent many messages at once. I will answer the first ones; please wait for my "
+                  "answers before you send more.")   # the one notice a flooding person gets
 
 
 def _flood_handler(application: Application):
@@ -292,7 +284,8 @@ def _flood_handler(application: Application):
         if first and chat is not None and chat.type == "private":
             user = update.effective_user
             lang = from_telegram_code(user.language_code if user else None) or DEFAULT_LANGUAGE
-            await _send_with_retry(lambda: application.bot.send_message(chat.id, FLOOD_NOTICE[lang]),
+            notice = translate(lang, FLOOD_NOTICE)
+            await _send_with_retry(lambda: application.bot.send_message(chat.id, notice),
                                    "a flood notice")
     return on_flood
 
