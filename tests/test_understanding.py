@@ -296,3 +296,24 @@ def test_a_message_asking_two_things_answers_one_and_offers_the_other(engine):
     assert plus.data.startswith(f"a:{other}@")
     chat.press("➕")
     assert chat.entry is None and engine.knowledge.kb.entries[other].text("en").title in chat.text
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("imigrasao batendu na porrta", "ice-at-home"),                 # every key word misspelt (pt)
+    ("polisia me paro manejanddo", "stopped-in-car"),               # (es)
+    ("avogado gratuiito imigrasao", "legal-help"),                  # (pt)
+    ("detaine locater", "find-detained-person"),                    # (en)
+])
+def test_misspelt_key_words_still_find_the_entry(knowledge, text, expect):
+    """Character n-grams carry these: with word features alone each one ranks another entry first."""
+    lang = knowledge.matcher.detector.detect(text).language
+    r = knowledge.matcher.match(text, lang)
+    assert r.ranking[0][0] == expect and r.outcome in ("answer", "suggest")
+
+
+def test_chat_abbreviations_are_expanded_for_the_model():
+    from bot.nlu.features import model_text
+
+    assert model_text("vc ta aqui? oq eu faço", "pt") == "voce esta aqui o que eu faco"
+    assert model_text("m pa konn kisa pou m fe", "ht") == "mwen pa konn kisa pou mwen fe"
+    assert model_text("pls help me rn", "en").startswith("please help me")
