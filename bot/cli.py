@@ -251,7 +251,14 @@ def cmd_roles(args, settings: Settings) -> int:
             print("No one has a staff role yet. Give one with: python main.py roles grant ID editor "
                   "(or organizer, admin); or set BOT_ADMIN_IDS for admins.")
         return 0
-    changed = (db.grant if args.roles_command == "grant" else db.revoke)(args.user_id, args.role)
+    from .roles import staff_person
+
+    key = staff_person(db, args.user_id)
+    if key is None:
+        print(f"{args.user_id!r} is not a Telegram user id (digits only, like 123456789) nor "
+              "whatsapp:NUMBER or sms:NUMBER", file=sys.stderr)
+        return 2
+    changed = (db.grant if args.roles_command == "grant" else db.revoke)(key, args.role)
     print(("granted" if args.roles_command == "grant" else "revoked") if changed else "no change")
     return 0
 
@@ -282,16 +289,6 @@ def cmd_run(args, settings: Settings) -> int:
     run_telegram(settings, engine, webhook_url=args.webhook_url, listen=args.listen, port=args.port,
                  secret=secret)
     return 0
-
-
-def _user_id(text: str) -> int:
-    from .roles import person_id
-
-    value = person_id(text)
-    if value is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a Telegram user id (digits only, like "
-                                         "123456789)")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     roles_sub.add_parser("list", help="who has which role")
     for name in ("grant", "revoke"):
         p = roles_sub.add_parser(name, help=f"{name} a role")
-        p.add_argument("user_id", type=_user_id, help="Telegram user id")
+        p.add_argument("user_id", help="Telegram user id, or whatsapp:NUMBER / sms:NUMBER")
         p.add_argument("role", choices=["editor", "organizer", "admin"])
     roles.set_defaults(func=cmd_roles)
 

@@ -37,3 +37,22 @@ def person_id(text: str) -> int | None:
     """A user id as staff type it (/grant, roles grant), or None: ASCII digits that fit the
     database's 64-bit integers (Telegram's ids have at most 16 digits)."""
     return int(text) if _PERSON_ID.fullmatch(text) else None
+
+
+_PHONE = re.compile(r"\+?[0-9][0-9 ()\-.]{5,20}")
+
+
+def staff_person(db: Database, text: str) -> int | None:
+    """The person a staff command names: a Telegram user id (digits), or `whatsapp:NUMBER` /
+    `sms:NUMBER` for someone who writes on those channels (the number as the phone shows it,
+    +55 11 98765-4321). Never logged: it is a phone number. None if it is neither."""
+    channel, sep, rest = text.partition(":")
+    if not sep:
+        return person_id(text)
+    if channel.lower() not in ("whatsapp", "sms") or not _PHONE.fullmatch(rest.strip()):
+        return None
+    digits = re.sub(r"\D", "", rest)
+    if not 6 <= len(digits) <= 15:   # E.164: at most 15 digits
+        return None
+    # as each channel stores it: WhatsApp's wa_id is digits, Twilio's From is +digits
+    return db.person(channel.lower(), digits if channel.lower() == "whatsapp" else "+" + digits)

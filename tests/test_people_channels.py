@@ -96,3 +96,28 @@ def test_engine_roles_and_forget_work_per_channel_person(knowledge, db):
     assert "Questions without an answer" in reply.text
     engine.handle(Incoming(wa, button="f:yes", channel="whatsapp"))
     assert db.address_of(wa) is None and db.roles_of(wa) == set()
+
+
+def test_staff_roles_for_whatsapp_and_sms_people(knowledge, tmp_path):
+    """/grant whatsapp:NUMBER and roles grant sms:NUMBER name the person the channel knows; the
+    reply says the id as typed and the number never reaches the log."""
+    from auxil.cli import run_main
+
+    path = tmp_path / "bot.sqlite3"
+    db = Database(path)
+    engine = Engine(knowledge, db, admin_ids=frozenset({42}))
+    editor = db.person("whatsapp", "5511987654321")          # as WhatsApp's wa_id arrives
+    texter = db.person("sms", "+16175550123")                 # as Twilio's From arrives
+    reply = engine.handle(Incoming(42, text="/grant whatsapp:+55 11 98765-4321 editor")).replies[0].text
+    assert "whatsapp:+55" in reply and db.roles_of(editor) == {"editor"}
+    report = engine.handle(Incoming(editor, text="/report", channel="whatsapp")).replies[0].text
+    assert "Questions without an answer" in report                    # the role works on WhatsApp
+    assert engine.handle(Incoming(42, text="/grant whatsapp:12 editor")).replies[0].text.startswith("Write it")
+    db.close()
+    result = run_main("roles", "grant", "sms:+1 (617) 555-0123", "organizer", env={"BOT_DATABASE": str(path)})
+    assert result.returncode == 0 and "granted" in result.stdout, result.stderr
+    listed = run_main("roles", "list", env={"BOT_DATABASE": str(path)})
+    assert "617" not in listed.stdout and "organizer" in listed.stdout
+    db = Database(path)
+    assert db.roles_of(texter) == {"organizer"}
+    db.close()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..i18n import _, current_language
 from ..messages import Reply, Request, Response, button
-from ..roles import person_id
+from ..roles import staff_person
 from ..storage import ROLES
 from ..telegram_html import escape
 
@@ -56,14 +56,17 @@ def _reload(engine: "Engine") -> Reply:
 
 
 def _grant(request: Request) -> Reply:
-    """/grant ID ROLE and /revoke ID ROLE (the caller's permission was checked)."""
+    """/grant ID ROLE and /revoke ID ROLE (the caller's permission was checked). ID is a Telegram
+    user id, or whatsapp:NUMBER / sms:NUMBER; the reply says it as it was typed."""
     engine, command, args = request.engine, request.command, request.args
-    if len(args) != 2 or person_id(args[0]) is None or args[1] not in ROLES:
+    typed = " ".join(args[:-1])     # a phone number may be typed with spaces: +55 11 98765-4321
+    key = staff_person(engine.db, typed) if len(args) == 2 or (len(args) > 2 and ":" in args[0]) else None
+    if key is None or args[-1] not in ROLES:
         return Reply(escape(_("Write it like this: /{command} 123456789 editor (roles: editor, "
                               "organizer, admin). The number is the person's Telegram user id.",
                               command=command)))
-    person, role = person_id(args[0]), args[1]
-    changed = engine.db.grant(person, role) if command == "grant" else engine.db.revoke(person, role)
+    person, role = typed, args[-1]
+    changed = engine.db.grant(key, role) if command == "grant" else engine.db.revoke(key, role)
     log.info("a role was %s", "granted" if command == "grant" else "revoked")
     if command == "grant":
         return Reply(escape(_("Done: {person} is now {role}.", person=person, role=role) if changed
