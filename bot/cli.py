@@ -68,8 +68,10 @@ def _engine(settings: Settings, database: str | Path | None = None):
 
     load_catalogs()
     kb = _knowledge_at_start(settings, keep=database is None)
-    set_model_cache(ModelCache(settings.model_cache) if settings.model_cache   # trained models
-                    else model_cache_for(settings.database))
+    cache = (ModelCache(settings.model_cache) if settings.model_cache   # trained models
+             else model_cache_for(settings.database))
+    cache.announce = lambda sentence: print(sentence, file=sys.stderr, flush=True)
+    set_model_cache(cache)
     return Engine(Knowledge.build(kb), Database(database or settings.database), settings.admin_ids,
                   knowledge_dir=settings.knowledge_dir)
 

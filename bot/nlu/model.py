@@ -147,7 +147,9 @@ def train(samples: list[Sample], holdout: float = HOLDOUT, seed: int = SEED) -> 
 class ModelCache:
     """Trained models by training-data fingerprint: in memory, and as files in `directory`."""
 
-    def __init__(self, directory: Path | None = None, keep_files: int = 3, keep_in_memory: int = 2):
+    def __init__(self, directory: Path | None = None, keep_files: int = 3, keep_in_memory: int = 2,
+                 announce=None):
+        self.announce = announce    # called with a sentence before a (slow) training, e.g. print
         self.directory = directory
         self.keep_files = keep_files
         self.keep_in_memory = keep_in_memory
@@ -157,6 +159,9 @@ class ModelCache:
         key = fingerprint(samples, MODEL_VERSION)
         model = self._memory.get(key) or self._load(key)
         if model is None:
+            if self.announce:
+                self.announce(f"Learning the knowledge base's {len(samples):,} phrasings (once per "
+                              "version of the knowledge base; about 10 seconds)...")
             model = train(samples)
             self._save(model)
         self._memory.pop(key, None)
