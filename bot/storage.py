@@ -273,11 +273,11 @@ class Draft:
         return cls(row[0], row[1], json.loads(row[2]), row[3], row[4])
 
 
-# Broadcasts are delivered on Telegram and WhatsApp: subscribers on other channels are left out of
-# the audience (those channels do not offer /subscribe), never sent on another channel.
-BROADCAST_CHANNELS = ("telegram", "whatsapp")
+# Broadcasts are delivered on Telegram, WhatsApp and SMS: subscribers on other channels are left out
+# of the audience (those channels do not offer /subscribe), never sent on another channel.
+BROADCAST_CHANNELS = ("telegram", "whatsapp", "sms")
 _DELIVERABLE = ("s.chat_id NOT IN (SELECT chat_id FROM people WHERE channel NOT IN ('telegram', "
-                  "'whatsapp'))")
+                  "'whatsapp', 'sms'))")
 # A person key's channel in SQL: Telegram for keys that were never registered (as channel_of()).
 _CHANNEL_OF = "COALESCE((SELECT p.channel FROM people p WHERE p.chat_id = {0}), 'telegram')"
 

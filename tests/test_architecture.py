@@ -14,7 +14,8 @@ SHIMS = {"bot.composer", "bot.subscriptions", "bot.delivery", "bot.broadcast", "
          "bot.terminal"}   # old names kept for existing imports
 
 
-CHANNEL_SENDERS = {"bot.features.broadcasts.delivery", "bot.features.broadcasts.whatsapp"}
+CHANNEL_SENDERS = {"bot.features.broadcasts.delivery", "bot.features.broadcasts.whatsapp",
+                   "bot.features.broadcasts.sms"}
 
 
 def _module(path: Path) -> str:

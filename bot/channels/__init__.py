@@ -56,7 +56,7 @@ TRAITS = {
             "forgot it too.")),
     # SMS through Twilio (bot/channels/sms): the phone number is the person's address
     "sms": ChannelTraits(
-        "sms", broadcasts=False,
+        "sms",
         privacy_warning=N_(
             "Do not send your name, A-number or address. Texts pass through your phone company "
             "and Twilio, and the bot knows your number. Unanswered questions are kept 30 days "

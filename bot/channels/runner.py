@@ -56,6 +56,7 @@ async def run_channels(settings, engine, *, webhook_url: str | None = None, list
     """Run WhatsApp (and Telegram, when configured) until SIGTERM or SIGINT."""
     from aiohttp import web
 
+    from ..features.broadcasts import sms as _sms_lane  # noqa: F401 - registers the SMS lane
     from ..features.broadcasts import whatsapp as _whatsapp_lane  # noqa: F401 - registers the WhatsApp lane
     from ..reloader import watch_knowledge
     from .whatsapp import WhatsAppChannel, build_webhook_app

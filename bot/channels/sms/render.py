@@ -110,3 +110,27 @@ def pages(text: str, more: str | None = None, limit: int = MAX_SEGMENTS) -> list
     if page.strip():
         out.append(page.strip())
     return [p + tail for p in out[:-1]] + out[-1:]   # every page but the last says how to get the rest
+
+
+def announcement(header: str, body: str, footer: str, limit: int = MAX_SEGMENTS) -> str:
+    """An announcement as one text of at most `limit` segments, in plain text: the header, the text
+    and the footer (how to stop), each on its own line. A text too long for that is cut between
+    words and ends with "..."; the header and the footer are always kept."""
+    head, text, foot = _plain(header), _plain(body), _plain(footer)
+
+    def compose(middle: str) -> str:
+        return "\n".join(p for p in (head, middle, foot) if p)
+
+    if segments(compose(text)) <= limit:
+        return compose(text)
+    low, high = 0, len(text)             # the longest prefix that fits with "..." (segments only grow)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if segments(compose(text[:middle].rstrip() + "...")) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    cut = max(text.rfind(" ", 0, low + 1), text.rfind("\n", 0, low + 1))
+    if cut >= 0.6 * low:                 # between words, unless that loses too much
+        low = cut
+    return compose(text[:low].rstrip(" \n,;:-") + "...")

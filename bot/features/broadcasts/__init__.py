@@ -1,5 +1,5 @@
 """Announcements: composing them (composer.py), what they look like (content.py), delivering them
-per channel (delivery.py: Telegram and the shared machinery; whatsapp.py), the command line
+per channel (delivery.py: Telegram and the shared machinery; whatsapp.py; sms.py), the command line
 (cli.py). `register(engine)` adds /broadcast, /cancel, the "b:" buttons and the composer's text
 hook."""
 

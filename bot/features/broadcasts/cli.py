@@ -147,10 +147,12 @@ def _cli_resume(args, settings, db: Database) -> int:
 
 
 def _require_channel(settings) -> None:
-    """Announcements need Telegram's token or WhatsApp's settings (README: WhatsApp set-up)."""
+    """Announcements need Telegram's token, WhatsApp's or Twilio's settings (README: set-up)."""
     if getattr(settings, "whatsapp_configured", False):
         from . import whatsapp  # noqa: F401 - registers the WhatsApp lane
-    if not getattr(settings, "whatsapp_configured", False):
+    if getattr(settings, "sms_configured", False):
+        from . import sms  # noqa: F401 - registers the SMS lane
+    if not (getattr(settings, "whatsapp_configured", False) or getattr(settings, "sms_configured", False)):
         settings.require_token()
 
 
@@ -281,11 +283,13 @@ def _summary(announcement: Announcement, counts: dict[str, int],
              by_channel: dict[tuple[str, str], int] | None = None, settings=None) -> str:
     total = sum(counts.get(lg, 0) for lg in LANGUAGES)
     by_channel = by_channel or {}
+    channels = [("telegram", "Telegram"), ("whatsapp", "WhatsApp")]
+    if any(ch == "sms" and n for (ch, _lg), n in by_channel.items()):   # only when someone gets SMS
+        channels.append(("sms", "SMS"))
     lines = [f"Topic: {announcement.topic} ({_subscribers(total)})"]
     for lg in LANGUAGES:
         own = "own text" if lg in announcement.texts else f"gets the {announcement.default_language} text"
-        split = "  (" + ", ".join(f"{name} {by_channel.get((ch, lg), 0)}" for ch, name in
-                                  (("telegram", "Telegram"), ("whatsapp", "WhatsApp"))) + ")"
+        split = "  (" + ", ".join(f"{name} {by_channel.get((ch, lg), 0)}" for ch, name in channels) + ")"
         lines.append(f"  {NATIVE_NAMES[lg]:<15} {counts.get(lg, 0):>7}  {own}{split}")
     if any(ch == "whatsapp" and n for (ch, _lg), n in by_channel.items()):
         templates = settings.whatsapp_template_map() if settings is not None else {}

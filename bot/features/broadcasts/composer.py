@@ -128,7 +128,7 @@ def _preview(engine: Engine, topic: str, texts: dict[str, str]) -> list[Reply]:
     lines = [f"<b>{escape(topic_label(topic))}</b>: " + escape(_("people who will get it: {n}",
                                                                  n=total))]
     by_channel = engine.db.audience_by_channel(topic)
-    channels = [c for c in ("telegram", "whatsapp") if any(ch == c and n for (ch, _lg), n in by_channel.items())]
+    channels = [c for c in ("telegram", "whatsapp", "sms") if any(ch == c and n for (ch, _lg), n in by_channel.items())]
     for lg in LANGUAGES:
         line = f"• {NATIVE_NAMES[lg]}: {counts.get(lg, 0)}"
         if len(channels) > 1 or "telegram" not in channels and channels:
@@ -150,7 +150,7 @@ def _preview(engine: Engine, topic: str, texts: dict[str, str]) -> list[Reply]:
     return replies
 
 
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp"}
+CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "sms": "SMS"}
 
 
 def whatsapp_note(engine: Engine) -> str:

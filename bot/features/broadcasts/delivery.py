@@ -82,13 +82,15 @@ NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 # Senders for the channels other than Telegram, registered by their own modules when imported
-# (whatsapp.py: LANES["whatsapp"]): channel -> factory(settings, db, budget, owner) returning
-# (sender, client) or None when the channel is not configured; the client has start() and close().
+# (whatsapp.py: LANES["whatsapp"], sms.py: LANES["sms"]): channel -> factory(settings, db, budget,
+# owner) returning (sender, client) or None when the channel is not configured; the client has start() and close().
 LANES: dict[str, Callable] = {}
 
 
 def lane_rate(settings, channel: str) -> float:
-    return getattr(settings, f"{channel}_broadcast_rate", None) or FREE_RATE
+    """A lane's messages per second: WHATSAPP_BROADCAST_RATE, TWILIO_RATE (settings.sms_rate)."""
+    return (getattr(settings, f"{channel}_broadcast_rate", None) or getattr(settings, f"{channel}_rate", None)
+            or FREE_RATE)
 
 
 def new_owner() -> str:
