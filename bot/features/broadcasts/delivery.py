@@ -506,17 +506,7 @@ class Sender:
             if _maybe_delivered(exc):
                 self._finish(item, "unknown", "timeout")
                 return
-            kind = "server" if exc.__cause__ is None else "network"
-            item.attempts += 1
-            self._net_failures += 1
-            self._outcome.retries += 1
-            if item.attempts >= self.MAX_ATTEMPTS:
-                self._finish(item, "failed", kind)
-            else:
-                # this recipient waits longer each time; everyone pauses a little, longer while the
-                # errors go on (Telegram or the network is down: don't burn through the audience)
-                self.budget.pause(min(30.0, self.BACKOFF_SECONDS * 2 ** min(self._net_failures - 1, 5)))
-                self._again(item, min(30.0, self.BACKOFF_SECONDS * 2 ** (item.attempts - 1)))
+            self._retry_later(item, "server" if exc.__cause__ is None else "network")
         except InvalidToken as exc:
             self.db.end_send(self.broadcast.id, item.chat_id, "pending")
             self._fatal = f"Telegram refused the bot's token ({type(exc).__name__})"
@@ -533,6 +523,19 @@ class Sender:
             self._finish(item, "sent")
         finally:
             slots.release()
+
+    def _retry_later(self, item: _Item, kind: str) -> None:
+        """A transient failure: this recipient waits longer each time, and everyone pauses a little,
+        longer while the errors go on (the provider or the network is down: don't burn through the
+        audience); after MAX_ATTEMPTS the recipient is `failed` with `kind`."""
+        item.attempts += 1
+        self._net_failures += 1
+        self._outcome.retries += 1
+        if item.attempts >= self.MAX_ATTEMPTS:
+            self._finish(item, "failed", kind)
+        else:
+            self.budget.pause(min(30.0, self.BACKOFF_SECONDS * 2 ** min(self._net_failures - 1, 5)))
+            self._again(item, min(30.0, self.BACKOFF_SECONDS * 2 ** (item.attempts - 1)))
 
 
 def _retry_after(exc: RetryAfter) -> float:
@@ -571,6 +574,7 @@ def open_bot(settings, concurrency: int) -> Bot:
 
 
 # -- in the bot: scheduled, confirmed and interrupted broadcasts -------------------------------------
+
 
 class BroadcastService:
     """Runs inside the bot (`python main.py run`): sends broadcasts confirmed in Telegram, the

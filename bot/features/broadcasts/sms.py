@@ -108,16 +108,6 @@ class SmsSender(Sender):
                         status, code)
             self._finish(item, "failed", "bad_request")
 
-    def _retry_later(self, item: _Item, kind: str) -> None:
-        item.attempts += 1
-        self._net_failures += 1
-        self._outcome.retries += 1
-        if item.attempts >= self.MAX_ATTEMPTS:
-            self._finish(item, "failed", kind)
-        else:
-            self.budget.pause(min(30.0, self.BACKOFF_SECONDS * 2 ** min(self._net_failures - 1, 5)))
-            self._again(item, min(30.0, self.BACKOFF_SECONDS * 2 ** (item.attempts - 1)))
-
 
 def sms_lane(settings, db: Database, budget: SendBudget, owner: str) -> tuple[SmsSender, TwilioClient]:
     """An SMS sender with its own connections; the send budget paces it (the client does not)."""

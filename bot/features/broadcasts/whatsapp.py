@@ -177,16 +177,6 @@ class WhatsAppSender(Sender):
                         status, code)
             self._finish(item, "failed", "bad_request")
 
-    def _retry_later(self, item: _Item, kind: str) -> None:
-        item.attempts += 1
-        self._net_failures += 1
-        self._outcome.retries += 1
-        if item.attempts >= self.MAX_ATTEMPTS:
-            self._finish(item, "failed", kind)
-        else:
-            self.budget.pause(min(30.0, self.BACKOFF_SECONDS * 2 ** min(self._net_failures - 1, 5)))
-            self._again(item, min(30.0, self.BACKOFF_SECONDS * 2 ** (item.attempts - 1)))
-
 
 def whatsapp_lane(settings, db: Database, budget: SendBudget, owner: str) -> tuple[WhatsAppSender, GraphClient]:
     """A WhatsApp sender with its own connections (answers to people never wait for it)."""
