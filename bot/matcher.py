@@ -60,20 +60,17 @@ def set_model_cache(cache: ModelCache) -> None:
 
 class Matcher:
     def __init__(self, kb: KnowledgeBase, cache: ModelCache | None = None):
-        self.entry_ids = sorted(kb.entries)
         self.model: TrainedModel = (cache or _DEFAULT_CACHE).get_or_train(training_samples(kb))
         self.thresholds = self.model.thresholds
         texts_by_language: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
+        owners: dict[str, set[str]] = {}   # exact phrasing (normalised) -> entries that have it
         for entry in kb.entries.values():
             for lang, tr in entry.translations.items():
-                texts_by_language[lang].extend((*tr.phrasings, tr.title, *tr.keywords))
-        self.detector = LanguageDetector(texts_by_language)
-        # exact phrasings (normalised) -> the one entry that has them: "detainee locator", "lawyer"
-        owners: dict[str, set[str]] = {}
-        for entry in kb.entries.values():
-            for tr in entry.translations.values():
                 for p in (*tr.phrasings, tr.title, *tr.keywords):
+                    texts_by_language[lang].append(p)
                     owners.setdefault(model_text(p, None, known=True), set()).add(entry.id)
+        self.detector = LanguageDetector(texts_by_language)
+        # "detainee locator", "lawyer": a phrasing only one entry has
         self._exact = {p: ids.pop() for p, ids in owners.items() if len(ids) == 1}
 
     def match(self, text: str, lang: str | None = None) -> MatchResult:
