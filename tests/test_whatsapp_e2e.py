@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from auxil.bot_runner import stop_process
 from auxil.fake_graph_api import (APP_SECRET, PHONE_NUMBER_ID, TOKEN, VERIFY_TOKEN, FakeGraphAPI,
                                   button_reply, list_reply, media_message, status_update, text_message)
 
@@ -75,15 +76,7 @@ class WhatsAppBot:
         return self.graph.wait_for(lambda c: c.to == wa_id and c.ok, timeout=timeout, start=start)
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._stderr.close()
-        return self.process.returncode
+        return stop_process(self.process, self._stderr)
 
 
 @pytest.fixture(scope="module")

@@ -111,6 +111,20 @@ ROOT = Path(__file__).resolve().parents[2]
 FAILURE_MARKS = ("Traceback (most recent call last)", " ERROR ", " CRITICAL ")
 
 
+def stop_process(process: subprocess.Popen | None, stderr_file) -> int | None:
+    """Stop a bot process as a service manager does (SIGTERM, then SIGKILL after 30 s), close the
+    file its output went to, and return its exit status."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    stderr_file.close()
+    return process.returncode if process is not None else None
+
+
 class BotProcess:
     """`python main.py run ARGS` as its own process against the stand-in Bot API, exactly as an
     operator starts it (environment settings, `setup_logging`, `build_application`, polling or
@@ -139,15 +153,7 @@ class BotProcess:
 
     def stop(self) -> int:
         """SIGTERM, as a service manager stops it; returns the exit status."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._stderr.close()
-        return self.process.returncode
+        return stop_process(self.process, self._stderr)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

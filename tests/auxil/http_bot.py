@@ -14,6 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from auxil.bot_runner import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 FAILURE_MARKS = ("Traceback", " ERROR ", " CRITICAL ")
 
@@ -69,12 +71,4 @@ class HttpBot:
         return [line for line in self.log().splitlines() if any(m in line for m in FAILURE_MARKS)]
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._stderr.close()
-        return self.process.returncode
+        return stop_process(self.process, self._stderr)
