@@ -28,7 +28,7 @@ from .samples import NONE, Sample, fingerprint
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = "nlu-4"   # change it when the model's code changes: old cache files are ignored
+MODEL_VERSION = "nlu-5"   # change it when the model's code changes: old cache files are ignored
 HOLDOUT = 0.25
 MAX_HELD_OUT = 4000   # a dozen weights need no more; scoring them costs phrasings x held-out texts
 CHUNK = 256        # texts scored at once (memory: CHUNK x phrasings floats)

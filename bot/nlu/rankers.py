@@ -69,7 +69,8 @@ class LinearRanker:
         if len(set(labels)) > MAX_REGRESSION_LABELS:
             self.model = _Centroids().fit(x, labels)
         else:
-            self.model = LogisticRegression(C=self.C, max_iter=self.max_iter, tol=5e-2, solver="saga")
+            self.model = LogisticRegression(C=self.C, max_iter=self.max_iter, tol=5e-2, solver="saga",
+                                            random_state=0)   # saga shuffles: the same model every time
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")   # may stop at max_iter: good enough for ranking
                 self.model.fit(x, labels)
